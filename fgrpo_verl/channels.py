@@ -1,0 +1,39 @@
+"""Names of the reward channels and of the per-sample fields that carry them.
+
+The reward manager writes these keys into verl's ``reward_extra_info`` (one value per
+rollout); the trainer, the evaluation harness and the demo read them back. Keeping the
+names in one module is what lets those three agree without importing each other.
+"""
+
+from __future__ import annotations
+
+#: Constraint channels, in the order used for logging and checkpoints.
+CONSTRAINTS: tuple[str, ...] = ("consistency", "semantic_grounding", "spatial_grounding")
+
+#: Rule channels that are always applicable.
+TASK_CHANNELS: tuple[str, ...] = ("acc", "format", "task")
+
+#: Advantage modes (SPEC §2).
+MODES: tuple[str, ...] = ("fgrpo", "fixed_lambda", "grpo_t", "additive", "multiplicative")
+
+#: Judge bookkeeping written per rollout (counts, so they sum over a batch).
+JUDGE_COUNT_KEYS: tuple[str, ...] = (
+    "judge_calls",
+    "judge_failures",
+    "judge_cache_hits",
+    "judge_flagged",
+)
+
+
+def mask_key(channel: str) -> str:
+    """Field that holds the applicability mask ``m_k`` of a constraint channel."""
+    return f"{channel}_mask"
+
+
+def extra_info_keys() -> tuple[str, ...]:
+    """Every key the reward manager returns in ``reward_extra_info``, for every sample."""
+    keys: list[str] = list(TASK_CHANNELS)
+    for channel in CONSTRAINTS:
+        keys += [channel, mask_key(channel)]
+    keys += list(JUDGE_COUNT_KEYS)
+    return tuple(keys)
