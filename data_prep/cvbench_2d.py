@@ -1,0 +1,18 @@
+"""CV-Bench 2D tasks only -> verl parquet: ``python -m data_prep.cvbench --subset 2d`` (mapping in ``data_prep.cvbench``).
+
+python -m data_prep.cvbench_2d --out cvbench_2d.parquet [--source nyu-visionx/CV-Bench | DIR] [--split test] [--limit N]
+"""
+
+from __future__ import annotations
+
+import sys
+
+from data_prep import cvbench
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cvbench.main(["--subset", "2d", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
