@@ -58,6 +58,24 @@ def _number(key: str, value: Any, *, low: float | None = None, high: float | Non
     return float(value)
 
 
+def _positive(key: str, value: Any) -> float:
+    # eps = 0 would turn a zero-variance group into 0/0 at the first training step.
+    number = _number(key, value)
+    if number <= 0:
+        raise ConfigError(f"{key} must be > 0, got {value!r}")
+    return number
+
+
+def _integer(key: str, value: Any, *, low: int | None = None) -> int:
+    # 2.5 for a count is a typo, not a request for 2: refuse rather than truncate.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    _number(key, value, low=low)
+    return value
+
+
 def _reject_unknown(prefix: str, given: Mapping[str, Any], known: set[str]) -> None:
     unknown = sorted(set(given) - known)
     if unknown:
@@ -138,11 +156,11 @@ class JudgeConfig:
             urls=urls,
             model=str(raw.get("model", cls.model)),
             api_key_env=str(raw.get("api_key_env", cls.api_key_env)),
-            max_concurrency=int(_number(f"{prefix}.max_concurrency", raw.get("max_concurrency", cls.max_concurrency), low=1)),
+            max_concurrency=_integer(f"{prefix}.max_concurrency", raw.get("max_concurrency", cls.max_concurrency), low=1),
             timeout_s=_number(f"{prefix}.timeout_s", raw.get("timeout_s", cls.timeout_s), low=0.001),
-            max_retries=int(_number(f"{prefix}.max_retries", raw.get("max_retries", cls.max_retries), low=0)),
-            cache_size=int(_number(f"{prefix}.cache_size", raw.get("cache_size", cls.cache_size), low=0)),
-            max_tokens=int(_number(f"{prefix}.max_tokens", raw.get("max_tokens", cls.max_tokens), low=1)),
+            max_retries=_integer(f"{prefix}.max_retries", raw.get("max_retries", cls.max_retries), low=0),
+            cache_size=_integer(f"{prefix}.cache_size", raw.get("cache_size", cls.cache_size), low=0),
+            max_tokens=_integer(f"{prefix}.max_tokens", raw.get("max_tokens", cls.max_tokens), low=1),
             temperature=_number(f"{prefix}.temperature", raw.get("temperature", cls.temperature), low=0.0),
         )
         return config
@@ -160,11 +178,11 @@ class ImageConfig:
     def from_dict(cls, raw: Mapping[str, Any] | None, prefix: str = "fgrpo.image") -> ImageConfig:
         raw = dict(_plain(raw) or {})
         _reject_unknown(prefix, raw, {f.name for f in dataclasses.fields(cls)})
-        min_pixels = int(_number(f"{prefix}.min_pixels", raw.get("min_pixels", cls.min_pixels), low=1))
-        max_pixels = int(_number(f"{prefix}.max_pixels", raw.get("max_pixels", cls.max_pixels), low=1))
+        min_pixels = _integer(f"{prefix}.min_pixels", raw.get("min_pixels", cls.min_pixels), low=1)
+        max_pixels = _integer(f"{prefix}.max_pixels", raw.get("max_pixels", cls.max_pixels), low=1)
         if min_pixels > max_pixels:
             raise ConfigError(f"{prefix}.min_pixels ({min_pixels}) exceeds {prefix}.max_pixels ({max_pixels})")
-        factor = int(_number(f"{prefix}.factor", raw.get("factor", cls.factor), low=1))
+        factor = _integer(f"{prefix}.factor", raw.get("factor", cls.factor), low=1)
         return cls(min_pixels=min_pixels, max_pixels=max_pixels, factor=factor)
 
 
@@ -259,8 +277,8 @@ class FGRPOConfig:
             dual_lr=_number(f"{prefix}.dual_lr", raw.get("dual_lr", cls.dual_lr), low=0.0),
             lambda_max=lambda_max,
             lambda_init=lambda_init,
-            min_applicable=int(_number(f"{prefix}.min_applicable", raw.get("min_applicable", cls.min_applicable), low=1)),
-            eps=_number(f"{prefix}.eps", raw.get("eps", cls.eps), low=0.0),
+            min_applicable=_integer(f"{prefix}.min_applicable", raw.get("min_applicable", cls.min_applicable), low=1),
+            eps=_positive(f"{prefix}.eps", raw.get("eps", cls.eps)),
             whiten=whiten,
             w_acc=_number(f"{prefix}.w_acc", raw.get("w_acc", cls.w_acc), low=0.0),
             w_format=_number(f"{prefix}.w_format", raw.get("w_format", cls.w_format), low=0.0),
