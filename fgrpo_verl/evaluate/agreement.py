@@ -1,0 +1,301 @@
+"""How far the judges can be trusted: agreement with human labels and run-to-run stability.
+
+Labels file (JSONL), one judgement per line::
+
+    {"id": "c1", "task": "consistency", "question": "...", "choices": ["left", "right"],
+     "think": "...", "answer": "B", "label": "YES"}                                 # YES | NO
+    {"id": "g1", "task": "grounding", "question": "...", "context": "...", "sentence": "...",
+     "images": ["img/1.png"], "scene_graph": {...}, "label": "CORRECT"}            # CORRECT | INCORRECT | SKIP
+
+``choices`` (optional) are appended to the question as ``(A) …`` lines, as in training; image
+paths are relative to the labels file; ``scene_graph`` is only read by the rule judge. The judge
+labels every item ``k`` times (``--repeats``), each repeat with a fresh judge (no cache shared
+between repeats). Per task, with ``h`` the human labels and ``j_r`` the judge's labels of repeat
+``r`` (items the judge failed on are left out and counted):
+
+    accuracy_r  = #(j_r = h) / #judged
+    κ_r         = (p_o − p_e) / (1 − p_e)      Cohen's kappa of (h, j_r):
+                  p_o = observed agreement, p_e = Σ_c P_h(c)·P_j(c) (agreement by chance from the
+                  two label distributions); undefined (None) when p_e = 1
+    confusion_r[h][j] = #items with human label h and judge label j
+    changed     = share of items judged in every repeat whose label is not the same in all repeats
+    κ_repeats   = mean over repeat pairs (r, s) of κ(j_r, j_s)
+
+Consistency judges answer YES / NO / UNCERTAIN; the judges map UNCERTAIN to NO (SPEC §1), so
+consistency labels are YES or NO here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from statistics import fmean, pstdev
+from typing import Any
+
+from tqdm import tqdm
+
+from fgrpo_verl.judges import CONSISTENCY_LABELS, GROUNDING_LABELS, Judge
+from fgrpo_verl.rollout_scoring import question_with_options
+
+TASK_LABELS: dict[str, tuple[str, ...]] = {
+    "consistency": tuple(label for label in CONSISTENCY_LABELS if label != "UNCERTAIN"),
+    "grounding": GROUNDING_LABELS,
+}
+_BOOLEAN_LABELS = {"true": "YES", "1": "YES", "false": "NO", "0": "NO"}
+
+
+def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
+    """Cohen's κ of two raters' labels of the same items: ``(p_o − p_e) / (1 − p_e)``.
+
+    ``p_o = (1/N) Σ_i [a_i = b_i]``, ``p_e = Σ_c (n_a(c)/N)·(n_b(c)/N)`` over the categories ``c``
+    either rater used. ``None`` for no items, or when ``p_e = 1`` (both raters gave every item the
+    same single category, so agreement beyond chance is undefined).
+    """
+    if len(a) != len(b):
+        raise ValueError(f"label sequences differ in length: {len(a)} vs {len(b)}")
+    n = len(a)
+    if n == 0:
+        return None
+    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    chance = sum((a.count(c) / n) * (b.count(c) / n) for c in set(a) | set(b))
+    if chance >= 1.0:
+        return None
+    return (observed - chance) / (1.0 - chance)
+
+
+def confusion_matrix(truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> list[list[int]]:
+    """``m[i][j]`` = number of items with ``truth = labels[i]`` and ``predicted = labels[j]``."""
+    position = {label: i for i, label in enumerate(labels)}
+    matrix = [[0] * len(labels) for _ in labels]
+    for t, p in zip(truth, predicted, strict=True):
+        matrix[position[t]][position[p]] += 1
+    return matrix
+
+
+@dataclasses.dataclass
+class LabelItem:
+    """One human-labelled judgement."""
+
+    id: str
+    task: str
+    label: str
+    question: str
+    think: str = ""
+    answer: str = ""
+    context: str = ""
+    sentence: str = ""
+    images: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    scene_graph: Any = None
+
+
+def _text(record: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> str:
+    value = record.get(key, None if required else "")
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: '{key}' must be a string, got {value!r}")
+    return value
+
+
+def _label(record: Mapping[str, Any], task: str, where: str) -> str:
+    raw = str(record.get("label", "")).strip()
+    label = raw.upper() if task == "grounding" else _BOOLEAN_LABELS.get(raw.lower(), raw.upper())
+    if label not in TASK_LABELS[task]:
+        raise ValueError(f"{where}: label {record.get('label')!r} is not one of {list(TASK_LABELS[task])} for {task}")
+    return label
+
+
+def _parse_label_line(record: Any, where: str, base: Path) -> LabelItem:
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: expected a JSON object")
+    task = record.get("task")
+    if task not in TASK_LABELS:
+        raise ValueError(f"{where}: task must be one of {list(TASK_LABELS)}, got {task!r}")
+    choices = record.get("choices") or []
+    question = question_with_options(_text(record, "question", where), [str(c) for c in choices])
+    item = LabelItem(id=str(record.get("id", where)), task=task, label=_label(record, task, where), question=question)
+    if task == "consistency":
+        item.think, item.answer = _text(record, "think", where), _text(record, "answer", where)
+        return item
+    item.sentence = _text(record, "sentence", where)
+    item.context = _text(record, "context", where, required=False)
+    item.scene_graph = record.get("scene_graph")
+    for image in record.get("images") or []:
+        path = Path(image) if Path(image).is_absolute() else base / image
+        try:
+            item.images.append({"bytes": path.read_bytes(), "path": str(path)})
+        except OSError as err:
+            raise ValueError(f"{where}: cannot read image {path}: {err}") from err
+    return item
+
+
+def load_labels(path: str | Path) -> list[LabelItem]:
+    """Parse a labels file; ``ValueError`` naming the line for anything malformed."""
+    path = Path(path)
+    items = []
+    with open(path, encoding="utf-8") as handle:
+        for number, text in enumerate(handle, 1):
+            if not text.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{where}: not JSON: {err}") from err
+            items.append(_parse_label_line(record, where, path.parent))
+    if not items:
+        raise ValueError(f"{path} holds no labelled items")
+    return items
+
+
+async def judge_item(judge: Judge, item: LabelItem) -> str | None:
+    """The judge's label for one item (``None`` when the judge failed)."""
+    if item.task == "consistency":
+        verdict = await judge.consistency(item.question, item.think, item.answer, scene_graph=item.scene_graph)
+        return None if verdict is None else ("YES" if verdict == 1.0 else "NO")
+    label = await judge.ground_sentence(
+        item.images, item.question, item.context, item.sentence, scene_graph=item.scene_graph
+    )
+    return None if label is None else str(label).upper()
+
+
+async def judge_repeats(
+    judge_factory: Callable[[], Judge], items: Sequence[LabelItem], repeats: int, progress: bool = True
+) -> list[list[str | None]]:
+    """``repeats`` label lists (one per repeat, aligned with ``items``), a fresh judge per repeat."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    runs = []
+    with tqdm(total=repeats * len(items), desc="judge-agreement", unit="item", disable=not progress) as bar:
+        for _ in range(repeats):
+            judge = judge_factory()
+            try:
+
+                async def one(item: LabelItem, judge: Judge = judge) -> str | None:
+                    label = await judge_item(judge, item)
+                    bar.update(1)
+                    return label
+
+                runs.append(list(await asyncio.gather(*(one(item) for item in items))))
+            finally:
+                await judge.aclose()
+    return runs
+
+
+def _repeat_stats(truth: Sequence[str], predicted: Sequence[str | None], labels: Sequence[str]) -> dict[str, Any]:
+    pairs = [(t, p) for t, p in zip(truth, predicted, strict=True) if p is not None]
+    human, judge = [t for t, _ in pairs], [p for _, p in pairs]
+    return {
+        "judged": len(pairs),
+        "failures": len(truth) - len(pairs),
+        "accuracy": fmean(t == p for t, p in pairs) if pairs else None,
+        "kappa": cohen_kappa(human, judge),
+        "confusion": confusion_matrix(human, judge, labels),
+    }
+
+
+def _stability(runs: Sequence[Sequence[str | None]]) -> dict[str, Any]:
+    complete = [labels for labels in zip(*runs, strict=True) if None not in labels]
+    pair_kappas = []
+    for r, s in itertools.combinations(range(len(runs)), 2):
+        both = [(x, y) for x, y in zip(runs[r], runs[s], strict=True) if x is not None and y is not None]
+        pair_kappas.append(cohen_kappa([x for x, _ in both], [y for _, y in both]))
+    defined = [k for k in pair_kappas if k is not None]
+    return {
+        "items_judged_every_repeat": len(complete),
+        "changed": fmean(len(set(labels)) > 1 for labels in complete) if complete and len(runs) > 1 else None,
+        "kappa_between_repeats": fmean(defined) if defined else None,
+    }
+
+
+def agreement(items: Sequence[LabelItem], runs: Sequence[Sequence[str | None]]) -> dict[str, Any]:
+    """Per task: n, label order, per-repeat accuracy / κ / confusion / failures, their means, and stability."""
+    out: dict[str, Any] = {}
+    for task, labels in TASK_LABELS.items():
+        positions = [i for i, item in enumerate(items) if item.task == task]
+        if not positions:
+            continue
+        truth = [items[i].label for i in positions]
+        task_runs = [[run[i] for i in positions] for run in runs]
+        per_repeat = [_repeat_stats(truth, run, labels) for run in task_runs]
+        kappas = [r["kappa"] for r in per_repeat if r["kappa"] is not None]
+        accuracies = [r["accuracy"] for r in per_repeat if r["accuracy"] is not None]
+        out[task] = {
+            "n": len(positions),
+            "labels": list(labels),
+            "kappa": fmean(kappas) if kappas else None,
+            "kappa_std": pstdev(kappas) if kappas else None,
+            "accuracy": fmean(accuracies) if accuracies else None,
+            "accuracy_std": pstdev(accuracies) if accuracies else None,
+            "failures": sum(r["failures"] for r in per_repeat),
+            "repeats": per_repeat,
+            **_stability(task_runs),
+        }
+    return out
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def render_markdown(result: Mapping[str, Any]) -> str:
+    """The agreement report: a summary table per task, then each task's confusion matrix (repeat 1)."""
+    lines = ["# Judge agreement", "", f"- labels: `{result['labels']}`", f"- judge: {result['judge']}"]
+    lines += [f"- repeats: {result['repeats']}", ""]
+    header = [
+        "Task",
+        "n",
+        "κ (mean)",
+        "κ std",
+        "accuracy",
+        "judge failures",
+        "changed across repeats",
+        "κ between repeats",
+    ]
+    lines += ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for task, stats in result["tasks"].items():
+        row = [task, stats["n"], _number(stats["kappa"]), _number(stats["kappa_std"]), _number(stats["accuracy"])]
+        row += [stats["failures"], _number(stats["changed"]), _number(stats["kappa_between_repeats"])]
+        lines.append("| " + " | ".join(str(c) for c in row) + " |")
+    for task, stats in result["tasks"].items():
+        labels = stats["labels"]
+        lines += ["", f"## {task}: confusion matrix (repeat 1; rows = human, columns = judge)", ""]
+        lines += [
+            "| human \\ judge | " + " | ".join(labels) + " |",
+            "|" + "|".join("---" for _ in range(len(labels) + 1)) + "|",
+        ]
+        for label, counts in zip(labels, stats["repeats"][0]["confusion"], strict=True):
+            lines.append(f"| {label} | " + " | ".join(str(c) for c in counts) + " |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def run_agreement(
+    labels_path: str | Path,
+    judge_factory: Callable[[], Judge],
+    out_dir: str | Path,
+    *,
+    repeats: int = 1,
+    judge_description: str = "",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Judge the labelled items ``repeats`` times; write ``agreement.json`` and ``agreement.md`` to ``out_dir``."""
+    items = load_labels(labels_path)
+    runs = asyncio.run(judge_repeats(judge_factory, items, repeats, progress))
+    result = {
+        "labels": str(labels_path),
+        "judge": judge_description,
+        "repeats": repeats,
+        "tasks": agreement(items, runs),
+        "judge_labels": [
+            {"id": item.id, "task": item.task, "human": item.label, "judge": [run[i] for run in runs]}
+            for i, item in enumerate(items)
+        ],
+    }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "agreement.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    (out / "agreement.md").write_text(render_markdown(result), encoding="utf-8")
+    return result
