@@ -136,12 +136,33 @@ def rollouts_per_second(samples: list[dict], fn: Callable[[dict], object], repea
     """
     best_cpu = best_wall = float("inf")
     for _ in range(repeats):
+        segmenter._split_cached.cache_clear()  # every pass splits every text afresh
         cpu, wall = time.process_time(), time.perf_counter()
         for sample in samples:
             fn(sample)
         best_cpu = min(best_cpu, time.process_time() - cpu)
         best_wall = min(best_wall, time.perf_counter() - wall)
     return len(samples) / best_cpu, len(samples) / best_wall
+
+
+def machine_reference() -> tuple[float, float]:
+    """CPU microseconds of a fixed pure-Python loop and of one tiny torch op, to compare machines."""
+    start = time.process_time()
+    sum(i * i for i in range(100_000))
+    python_us = (time.process_time() - start) * 1e6
+    a = torch.zeros(2)
+    start = time.process_time()
+    for _ in range(2000):
+        a = a + 1
+    return python_us, (time.process_time() - start) * 1e6 / 2000
+
+
+def _gt_frame(sample: dict) -> list[list[float]]:
+    return reward_fns.to_model_frame(sample["gt_boxes"], sample["image_size"])
+
+
+def _think(sample: dict) -> str:
+    return reward_fns.extract_think(sample["response"]) or ""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -154,35 +175,37 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)  # one core: the reward loop runs one rollout per worker thread
     rng = random.Random(args.seed)
     samples = [make_rollout(rng, rng.random() < args.risky) for _ in range(args.num)]
-    words = sum(len((reward_fns.extract_think(s["response"]) or "").split()) for s in samples) / len(samples)
-    paths = [split_path(reward_fns.extract_think(s["response"]) or "") for s in samples]
-    for sample in samples[:50]:  # warm caches (compiled regexes, the pysbd segmenter, torch kernels)
+    words = sum(len(_think(s).split()) for s in samples) / len(samples)
+    paths = [split_path(_think(s)) for s in samples]
+    for sample in samples[:50]:  # warm up (compiled regexes, the pysbd segmenter, torch kernels)
         score(sample)
 
     rate, wall_rate = rollouts_per_second(samples, score, args.repeats)
     with mock.patch.object(sentences, "split_sentences", pysbd_only):
         pysbd_rate, _ = rollouts_per_second(samples, score, 1)
-    channels = {
-        "format": lambda s: reward_fns.format_reward(s["response"]),
-        "acc": lambda s: reward_fns.accuracy_reward(s["response"], s["ground_truth"], s["choices"]),
-        "boxes (parse + frame + CIoU/Hungarian)": lambda s: reward_fns.spatial_grounding_reward(
-            reward_fns.parse_bboxes(reward_fns.extract_think(s["response"]) or ""),
-            reward_fns.to_model_frame(s["gt_boxes"], s["image_size"]),
+    pred = {id(s): reward_fns.parse_bboxes(_think(s)) for s in samples}
+    gt = {id(s): _gt_frame(s) for s in samples}
+    parts = {
+        "format_reward": lambda s: reward_fns.format_reward(s["response"]),
+        "accuracy_reward": lambda s: reward_fns.accuracy_reward(s["response"], s["ground_truth"], s["choices"]),
+        "parse_bboxes + to_model_frame": lambda s: (reward_fns.parse_bboxes(_think(s)), _gt_frame(s)),
+        "spatial_grounding_reward (CIoU + match)": lambda s: reward_fns.spatial_grounding_reward(
+            pred[id(s)], gt[id(s)]
         ),
-        "sentences (split + filter)": lambda s: reward_fns.nontrivial_sentences(
-            reward_fns.extract_think(s["response"]) or ""
-        ),
+        "split_sentences": lambda s: reward_fns.split_sentences(_think(s)),
+        "nontrivial_sentences (split + filter)": lambda s: reward_fns.nontrivial_sentences(_think(s)),
     }
-    print(
-        f"{args.num} rollouts, {words:.0f} think words on average; sentence splitting: "
-        + ", ".join(
-            f"{paths.count(path) / len(paths):.0%} {path}"
-            for path in ("fast path", "cut + pysbd on pieces", "pysbd on all")
-        )
+    shares = ", ".join(
+        f"{paths.count(p) / len(paths):.0%} {p}" for p in ("fast path", "cut + pysbd on pieces", "pysbd on all")
     )
-    for name, fn in channels.items():
-        print(f"  {name:<40} {1e6 / rollouts_per_second(samples, fn, 1)[0]:8.1f} us CPU/rollout")
-    print(f"all rule channels                : {rate:8.0f} rollouts/s per core (wall: {wall_rate:.0f}/s)")
+    print(f"{args.num} rollouts, {words:.0f} think words on average; sentence splitting: {shares}")
+    for name, fn in parts.items():
+        print(f"  {name:<42} {1e6 / rollouts_per_second(samples, fn, args.repeats)[0]:8.1f} us CPU per rollout")
+    python_us, torch_op_us = machine_reference()
+    print(
+        f"  machine reference: pure-Python loop {python_us / 1000:.1f} ms CPU, one tiny torch op {torch_op_us:.1f} us CPU"
+    )
+    print(f"all rule channels                : {rate:8.0f} rollouts/s per core (wall clock: {wall_rate:.0f}/s)")
     print(
         f"same, every split by pysbd alone : {pysbd_rate:8.0f} rollouts/s per core (speed-up {rate / pysbd_rate:.1f}x)"
     )

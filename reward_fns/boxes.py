@@ -54,12 +54,12 @@ def _box_tensor(boxes: BoxesLike, name: str) -> torch.Tensor:
         array = array.reshape(0, 4)
     if array.ndim != 2 or array.shape[1] != 4:
         raise ValueError(f"{name} must have shape (N, 4), got {array.shape}")
-    tensor = torch.from_numpy(array)
-    if not torch.isfinite(tensor).all():
-        raise ValueError(f"{name} has a non-finite coordinate: {tensor.tolist()}")
-    if ((tensor[:, 2] <= tensor[:, 0]) | (tensor[:, 3] <= tensor[:, 1])).any():
-        raise ValueError(f"{name} has a box with x2 <= x1 or y2 <= y1 (expected [x1, y1, x2, y2]): {tensor.tolist()}")
-    return tensor
+    # Checks in numpy: a handful of torch ops on tiny tensors costs more than the CIoU itself.
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} has a non-finite coordinate: {array.tolist()}")
+    if ((array[:, 2] <= array[:, 0]) | (array[:, 3] <= array[:, 1])).any():
+        raise ValueError(f"{name} has a box with x2 <= x1 or y2 <= y1 (expected [x1, y1, x2, y2]): {array.tolist()}")
+    return torch.from_numpy(array)
 
 
 def spatial_grounding_reward(pred_boxes: BoxesLike, gt_boxes: BoxesLike) -> float:

@@ -1,19 +1,25 @@
 """Sentence splitting of reasoning text with the ``pysbd`` sentence-boundary library.
 
-Two things are added around pysbd:
+Around pysbd:
 
 * ``<bbox>…</bbox>`` spans are swapped for letter-only placeholders before splitting and
   restored after, so the numbers, commas and brackets inside a box never end a sentence.
-* A fast path. pysbd costs about 3 ms on a 150-word paragraph, mostly in its abbreviation
-  scan, and the reward loop splits every rollout. Plain prose — every ``.``, ``!`` or ``?`` is
-  a decimal point or ends a word of two or more letters that is not one of pysbd's English
-  abbreviations (or a whole number, or an option letter ``(B)``) and is followed by the end of
-  the text or by whitespace and a capital letter, with no quotes, list markers or nested
-  brackets — has only one possible segmentation, and the fast path produces it with one regex
-  split. Text that is not plain is first cut at such certain boundaries, when it has no quotes
-  and no list markers (pysbd's quote and list rules look across sentences); the pieces that are
-  still not plain go to pysbd, so pysbd sees a sentence or two instead of the whole paragraph.
-  The test suite checks the result against pysbd on the whole text, on generated text.
+* A fast path. pysbd costs several milliseconds on a 150-word paragraph, mostly in its
+  abbreviation scan, and the reward loop splits every rollout. In plain prose every ``.``,
+  ``!`` or ``?`` is a decimal point or ends a word of two or more letters that is not one of
+  pysbd's English abbreviations (or a whole number, or an option letter ``(B)``), and is
+  followed by the end of the text or by whitespace and a capital letter; there are no quotes,
+  no line-start markers and nothing pysbd could read as a list. Such text has only one
+  segmentation, and the fast path produces it with one regex pass.
+* Cutting before pysbd. Other text is first cut at those certain sentence ends, outside
+  parentheses and quotes, unless it holds what pysbd reads across sentences (list runs such as
+  "1." … "2.", stray quotes, line-start markers). Pieces that are plain take the fast path; the
+  rest go to pysbd one piece at a time, so pysbd sees a sentence or two instead of a paragraph.
+
+* No text is lost: pysbd's segments are mapped back onto the input (see :func:`_pysbd_split`).
+
+The result is pysbd's segmentation of the whole text; the tests check that on generated text
+full of abbreviations, numbers, list items, quotes and boxes.
 """
 
 from __future__ import annotations
@@ -51,8 +57,10 @@ _BREAK = re.compile(r"[.!?]\s+|\n+")
 # must lie outside them), bullets or markers at line starts, and list items, which it recognises
 # as runs of consecutive numbers or letters ("1." … "2.", "(a)" … "(b)") anywhere in the text.
 _LINE_MARKER = re.compile(r"^\s*(?:[-*\u2022\u2043]|\w{1,3}[.)]|\()", re.MULTILINE)
-_LIST_NUMBER = re.compile(r"(?<![\d.])\d{1,2}(?=\.)|\d{1,2}(?=\))")
-_LIST_LETTERS = re.compile(r"(?:^|(?<=[\s(]))[a-z]+(?=[.)])", re.MULTILINE)
+# Digit runs and lower-case words right before "." or ")"; _has_list_run looks at what precedes them.
+_NUMBER_BEFORE_MARK = re.compile(r"\d+[.)]")
+# (at most five letters: the longest list marker pysbd knows is the roman numeral "xviii")
+_WORD_BEFORE_MARK = re.compile(r"\b[a-z]{1,5}(?=[.)])")
 
 _ABBREVIATIONS = frozenset(
     a.strip().lower()
@@ -131,7 +139,7 @@ def _fast_split(text: str) -> list[str] | None:
     """The segmentation of plain prose, or ``None`` when pysbd's rules are needed."""
     if _PLAIN_TEXT.fullmatch(text) is None or _APOSTROPHE_OUTSIDE_WORD.search(text):
         return None
-    if _LINE_MARKER.search(text) or _FLAT_PARENS.fullmatch(text) is None:
+    if _LINE_MARKER.search(text) or _FLAT_PARENS.fullmatch(text) is None or _has_list_run(text):
         return None
     if any(_LISTY_PAREN.fullmatch(content.strip()) for content in _PAREN_CONTENT.findall(text)):
         return None
@@ -172,13 +180,25 @@ def _pysbd_split(text: str) -> list[str]:
 def _has_list_run(text: str) -> bool:
     """Whether ``text`` holds two list-like items pysbd could read as consecutive.
 
-    A superset of pysbd's own test (it only pairs items of one kind that follow each other in
-    the text): any two numbers, or any two letters or roman numerals, one apart.
+    A superset of pysbd's own test, which pairs items of one kind that follow each other in the
+    text: here any two numbers (a run of at most two digits before "." not after a ".", or the
+    last two digits before ")"), or any two letters or roman numerals (a lower-case word at the
+    start of the text or after whitespace or "(", before "." or ")"), one apart.
     """
-    numbers = {int(n) for n in _LIST_NUMBER.findall(text)}
+    numbers = set()
+    for match in _NUMBER_BEFORE_MARK.finditer(text):
+        digits, start = match.group()[:-1], match.start()
+        if match.group()[-1] == ")":
+            numbers.add(int(digits[-2:]))
+        elif len(digits) <= 2 and text[start - 1 : start] != ".":
+            numbers.add(int(digits))
     if any(n + 1 in numbers for n in numbers) or {0, 9} <= numbers:
         return True
-    letters = set(_LIST_LETTERS.findall(text))
+    letters = set()
+    for match in _WORD_BEFORE_MARK.finditer(text):
+        start = match.start()
+        if start == 0 or text[start - 1].isspace() or text[start - 1] == "(":
+            letters.add(match.group())
     for alphabet in (ListItemReplacer.LATIN_NUMERALS, ListItemReplacer.ROMAN_NUMERALS):
         positions = {alphabet.index(letter) for letter in letters if letter in alphabet}
         if any(i + 1 in positions for i in positions):
@@ -212,14 +232,21 @@ def _split_piece(piece: str) -> list[str]:
     return _pysbd_split(piece) if sentences is None else sentences
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences of ``text`` (stripped, in order, none empty), each ``<bbox>…</bbox>`` kept whole.
-
-    >>> split_sentences("The cup <bbox>[1.5, 2, 30, 40]</bbox> is left. Wait. The box is right!")
-    ['The cup <bbox>[1.5, 2, 30, 40]</bbox> is left.', 'Wait.', 'The box is right!']
-    """
+@functools.lru_cache(maxsize=4096)
+def _split_cached(text: str) -> tuple[str, ...]:
     protected, boxes, prefix = _protect_boxes(text)
     sentences = _fast_split(protected)
     if sentences is None:
         sentences = [sentence for piece in _pieces(protected) for sentence in _split_piece(piece)]
-    return [_restore_boxes(sentence, boxes, prefix) for sentence in sentences]
+    return tuple(_restore_boxes(sentence, boxes, prefix) for sentence in sentences)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of ``text`` (stripped, in order, none empty), each ``<bbox>…</bbox>`` kept whole.
+
+    Results are cached by text (the reward manager and the rule judge split the same reasoning).
+
+    >>> split_sentences("The cup <bbox>[1.5, 2, 30, 40]</bbox> is left. Wait. The box is right!")
+    ['The cup <bbox>[1.5, 2, 30, 40]</bbox> is left.', 'Wait.', 'The box is right!']
+    """
+    return list(_split_cached(text))

@@ -86,10 +86,10 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 
 @functools.lru_cache(maxsize=32)
 def _prefix_pattern(prefixes: tuple[str, ...]) -> re.Pattern[str]:
-    # Longest first so "let me check" is tried before "let me"; a word-final prefix must end
-    # at a word boundary ("ok" does not match "okapi"), one ending in punctuation need not.
+    # A prefix that ends in a letter or digit must end at a word boundary ("ok" does not match
+    # "okapi"); one that ends in punctuation ("first,") need not.
     alternatives = []
-    for prefix in sorted({p.strip().lower() for p in prefixes if p.strip()}, key=len, reverse=True):
+    for prefix in sorted({p.strip().lower() for p in prefixes if p.strip()}):
         alternatives.append(re.escape(prefix) + (r"\b" if prefix[-1].isalnum() else ""))
     return re.compile(r"(?:" + "|".join(alternatives) + r")" if alternatives else r"(?!)", re.IGNORECASE)
 
