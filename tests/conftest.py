@@ -5,12 +5,19 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
 
 # Tests never reach a hub: everything they load is built locally.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # On a small shared CPU, intra-op threads only contend: tiny tensor ops run ~10x faster on one.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# Shared, loaded machines make per-example deadlines flaky; CI (CI=true) also replays the same
+# examples every run, so a red CI is always reproducible.
+settings.register_profile("default", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
 def _cuda_available() -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from reward_fns import segmenter, split_sentences
@@ -134,6 +134,8 @@ def test_fast_path_covers_plain_text_and_agrees_with_pysbd(text: str) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(reasoning(risky=True))
+@example("?! e.g. The the. The the. ?! The the.")  # a line that starts with "?!" changes pysbd's rules for it
+@example("The cup gives 74. The box (left) is 75. The end is near.")  # a numbered list across sentences
 def test_split_agrees_with_pysbd_on_the_whole_text(text: str) -> None:
     assert split_sentences(text) == pysbd_whole(text)
 
