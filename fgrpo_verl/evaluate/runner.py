@@ -26,6 +26,7 @@ from fgrpo_verl.evaluate.records import SampleScore
 from fgrpo_verl.evaluate.report import write_report
 from fgrpo_verl.evaluate.scoring import rollout_scorer, score_generations
 from fgrpo_verl.judges import Judge, build_judge
+from fgrpo_verl.judges.factory import client_settings
 
 
 def load_fgrpo_block(path: str | Path | None) -> dict[str, Any]:
@@ -67,18 +68,7 @@ def answer_judge_for(config: FGRPOConfig, model: str | None) -> AnswerJudge:
     judge = config.judge
     if judge.resolved_backend != "openai":
         raise ConfigError("--answer-judge needs a judge model: pass --judge-url URL... (and --judge-model)")
-    return AnswerJudge(
-        list(judge.urls),
-        model or judge.model,
-        api_key=judge.api_key(),
-        max_concurrency=judge.max_concurrency,
-        timeout_s=judge.timeout_s,
-        max_retries=judge.max_retries,
-        cache_size=judge.cache_size,
-        max_tokens=judge.max_tokens,
-        temperature=judge.temperature,
-    )
-
+    return AnswerJudge(list(judge.urls), model or judge.model, **client_settings(judge))
 
 async def _score(
     data: Sequence[str | Path],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fgrpo_verl.config import ConfigError, ImageConfig, JudgeConfig
 from fgrpo_verl.judges.base import Judge
 from fgrpo_verl.judges.openai_judge import OpenAIJudge
@@ -32,14 +34,20 @@ def build_judge(
         urls: tuple[str, ...] = (f"http://{router_address}/v1",)
     else:
         urls = judge_config.urls
-    return OpenAIJudge(
-        list(urls),
-        judge_config.model,
-        api_key=judge_config.api_key(),
-        max_concurrency=judge_config.max_concurrency,
-        timeout_s=judge_config.timeout_s,
-        max_retries=judge_config.max_retries,
-        cache_size=judge_config.cache_size,
-        max_tokens=judge_config.max_tokens,
-        temperature=judge_config.temperature,
-    )
+    return OpenAIJudge(list(urls), judge_config.model, **client_settings(judge_config))
+
+
+def client_settings(judge_config: JudgeConfig) -> dict[str, Any]:
+    """Keyword arguments of :class:`OpenAIJudge` (and judges built on it) from ``fgrpo.judge.*``.
+
+    The API key is read here, at call time, from the variable named by ``api_key_env``.
+    """
+    return {
+        "api_key": judge_config.api_key(),
+        "max_concurrency": judge_config.max_concurrency,
+        "timeout_s": judge_config.timeout_s,
+        "max_retries": judge_config.max_retries,
+        "cache_size": judge_config.cache_size,
+        "max_tokens": judge_config.max_tokens,
+        "temperature": judge_config.temperature,
+    }
