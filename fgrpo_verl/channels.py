@@ -24,6 +24,10 @@ JUDGE_COUNT_KEYS: tuple[str, ...] = (
     "judge_flagged",
 )
 
+#: Mean latency (s) of the rollout's successful judge calls, 0.0 without any; the trainer logs
+#: its p50/p95 over the step's rollouts.
+JUDGE_LATENCY_KEY = "judge_latency_s"
+
 
 def mask_key(channel: str) -> str:
     """Field that holds the applicability mask ``m_k`` of a constraint channel."""
@@ -36,4 +40,5 @@ def extra_info_keys() -> tuple[str, ...]:
     for channel in CONSTRAINTS:
         keys += [channel, mask_key(channel)]
     keys += list(JUDGE_COUNT_KEYS)
+    keys.append(JUDGE_LATENCY_KEY)
     return tuple(keys)

@@ -14,6 +14,7 @@ identically. Per rollout (``m_k`` is the applicability mask; the value is 0.0 wh
     spatial_grounding   R_G = spatial_grounding_reward(<bbox>es of the reasoning, ground truth
                         rescaled to the model's input frame); m_G = 1 iff the row has gt boxes
     judge_calls / judge_failures / judge_cache_hits / judge_flagged: this rollout's judge events
+    judge_latency_s     mean latency of this rollout's successful judge round trips (0.0 without any)
 
 ``judge_all=True`` (evaluation, SPEC §5) drops the ``acc > 0`` gate: the inconsistency rate and
 semantic grounding are then reported over all samples, not only correct ones.
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from fgrpo_verl.channels import CONSTRAINTS, extra_info_keys, mask_key
+from fgrpo_verl.channels import CONSTRAINTS, JUDGE_LATENCY_KEY, extra_info_keys, mask_key
 from fgrpo_verl.config import FGRPOConfig
 from fgrpo_verl.judges import Judge, JudgeTally
 from reward_fns import (
@@ -283,6 +284,7 @@ class RolloutScorer:
             "judge_failures": tally.failures,
             "judge_cache_hits": tally.cache_hits,
             "judge_flagged": tally.flagged,
+            JUDGE_LATENCY_KEY: tally.mean_latency_s,
         }
         for name, channel in (
             ("consistency", consistency),

@@ -18,6 +18,8 @@ the reward manager stored for each rollout. This module
       fgrpo/inconsistency_rate              = Σ_V [acc>0]·m_C·(1 − C) / Σ_V [acc>0]·m_C
                                               (omitted when no correct rollout was judged)
       fgrpo/judge/{calls,failures,cache_hits,flagged} = Σ_V of the per-rollout counts
+      fgrpo/judge/latency_{p50,p95}_s       = quantiles (linear) of the per-rollout mean call latency
+                                              over rollouts with a successful judge call (omitted without)
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 import torch
 
-from fgrpo_verl.channels import JUDGE_COUNT_KEYS, extra_info_keys, mask_key
+from fgrpo_verl.channels import JUDGE_COUNT_KEYS, JUDGE_LATENCY_KEY, extra_info_keys, mask_key
 
 #: What a user must configure so that the channels exist (quoted in the missing-keys error).
 REWARD_MANAGER_HINT = (
@@ -134,4 +136,8 @@ def step_metrics(
         metrics["fgrpo/inconsistency_rate"] = 1.0 - _mean(channels["consistency"], judged_correct)
     for key in JUDGE_COUNT_KEYS:
         metrics[f"fgrpo/judge/{key.removeprefix('judge_')}"] = float(channels[key][valid].double().sum())
+    latencies = channels[JUDGE_LATENCY_KEY][valid & (channels[JUDGE_LATENCY_KEY] > 0)].double()
+    if latencies.numel():
+        metrics["fgrpo/judge/latency_p50_s"] = float(torch.quantile(latencies, 0.50))
+        metrics["fgrpo/judge/latency_p95_s"] = float(torch.quantile(latencies, 0.95))
     return metrics

@@ -211,7 +211,7 @@ class OpenAIJudge(Judge):
         while True:
             endpoint = self._pool.pick(avoid=failed_on)
             try:
-                content = await self._attempt(session, endpoint, body)
+                content = await self._attempt(session, endpoint, body, tally)
             except _Transient as err:
                 failed_on.append(endpoint)
                 if transient_retries >= self.max_retries:
@@ -232,7 +232,9 @@ class OpenAIJudge(Judge):
             asked_again = True
             self._stats.count("retries", tally)
 
-    async def _attempt(self, session: aiohttp.ClientSession, endpoint: Endpoint, body: bytes) -> str:
+    async def _attempt(
+        self, session: aiohttp.ClientSession, endpoint: Endpoint, body: bytes, tally: JudgeTally | None
+    ) -> str:
         """One HTTP round trip; returns the reply's message content or raises _Transient / _Fatal."""
         assert self._semaphore is not None
         async with self._semaphore:
@@ -255,7 +257,7 @@ class OpenAIJudge(Judge):
                 except (ValueError, KeyError, IndexError, TypeError) as err:
                     self._pool.failed(endpoint)
                     raise _Transient(f"{endpoint.url} sent a malformed body: {type(err).__name__} {err}") from None
-                self._stats.add_latency(time.perf_counter() - started)
+                self._stats.add_latency(time.perf_counter() - started, tally)
                 self._pool.succeeded(endpoint)
                 return content if isinstance(content, str) else ""
 

@@ -8,7 +8,7 @@ attempts it took); ``retries`` counts the extra attempts; ``failures`` counts ju
 that returned ``None``.
 
 A :class:`JudgeTally` passed to a judge method receives the same increments as the judge's
-totals for that one judgement, which is how a caller attributes counts to one rollout while
+totals for that one judgement (and the summed latency of its successful HTTP round trips), which is how a caller attributes counts to one rollout while
 other rollouts are being judged concurrently.
 """
 
@@ -21,13 +21,23 @@ from collections import deque
 
 @dataclasses.dataclass
 class JudgeTally:
-    """Event counts (see the module docstring for what each means)."""
+    """Event counts (see the module docstring for what each means) and call latency.
+
+    ``latency_s`` sums the latencies of ``latency_n`` successful HTTP round trips.
+    """
 
     calls: int = 0
     failures: int = 0
     retries: int = 0
     cache_hits: int = 0
     flagged: int = 0
+    latency_s: float = 0.0
+    latency_n: int = 0
+
+    @property
+    def mean_latency_s(self) -> float:
+        """Mean latency of the successful round trips, 0.0 when there were none."""
+        return self.latency_s / self.latency_n if self.latency_n else 0.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -56,13 +66,21 @@ class JudgeStats:
         if tally is not None:
             setattr(tally, event, getattr(tally, event) + 1)
 
-    def add_latency(self, seconds: float) -> None:
+    def add_latency(self, seconds: float, tally: JudgeTally | None = None) -> None:
+        """Record one successful round trip's latency (in the window and in ``tally``)."""
         self._latencies.append(seconds)
+        if tally is not None:
+            tally.latency_s += seconds
+            tally.latency_n += 1
 
     def snapshot(self) -> dict[str, float]:
         """calls, failures, retries, cache_hits, flagged, latency_p50_s, latency_p95_s (0.0 before any call)."""
         latencies = list(self._latencies)
-        stats: dict[str, float] = dict(dataclasses.asdict(self.totals))
+        stats: dict[str, float] = {
+            field.name: getattr(self.totals, field.name)
+            for field in dataclasses.fields(self.totals)
+            if not field.name.startswith("latency")
+        }
         stats["latency_p50_s"] = percentile(latencies, 0.50)
         stats["latency_p95_s"] = percentile(latencies, 0.95)
         return stats

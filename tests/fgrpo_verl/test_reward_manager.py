@@ -322,9 +322,12 @@ def test_openai_judge_over_http_scores_consistency_and_grounding_and_its_cache_a
     hits = consistent["judge_cache_hits"] + inconsistent["judge_cache_hits"]
     assert (calls, hits) == (2 + n_objects, n_objects)
     assert judge_server.requests == calls
+    # Both rollouts made successful HTTP round trips: their mean latency is measured, not zero.
+    assert consistent["judge_latency_s"] > 0 and inconsistent["judge_latency_s"] > 0
 
     again = score(manager, batch)
     assert [info["judge_calls"] for info in again] == [0.0, 0.0]
+    assert [info["judge_latency_s"] for info in again] == [0.0, 0.0]  # answered by the cache
     assert [info["judge_cache_hits"] for info in again] == [1.0 + n_objects] * 2
     assert [info["consistency"] for info in again] == [1.0, 0.0]
     assert judge_server.requests == calls

@@ -35,7 +35,36 @@ def _rollout(rng: random.Random) -> dict[str, float]:
         info[mask_key(name)] = float(applicable)
     for key in ("judge_calls", "judge_failures", "judge_cache_hits", "judge_flagged"):
         info[key] = float(rng.randint(0, 4))
+    info["judge_latency_s"] = rng.choice([0.0, rng.uniform(0.01, 2.0)])
     return info
+
+
+def _linear_quantile(values: list[float], q: float) -> float:
+    """Quantile by linear interpolation between the order statistics of ``values``."""
+    ordered = sorted(values)
+    rank = q * (len(ordered) - 1)
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (rank - low) * (ordered[high] - ordered[low])
+
+
+def test_judge_latency_quantiles_cover_valid_rollouts_with_a_successful_call():
+    rng = random.Random(3)
+    infos = [_rollout(rng) for _ in range(40)]
+    valid = torch.tensor([i % 7 != 0 for i in range(40)])
+    metrics = step_metrics(channel_tensors(infos, valid), valid, CONSTRAINTS, THRESHOLDS, None)
+    latencies = sorted(
+        info["judge_latency_s"]
+        for info, ok in zip(infos, valid.tolist(), strict=True)
+        if ok and info["judge_latency_s"] > 0
+    )
+    assert latencies
+    assert metrics["fgrpo/judge/latency_p50_s"] == pytest.approx(_linear_quantile(latencies, 0.5), rel=1e-5)
+    assert metrics["fgrpo/judge/latency_p95_s"] == pytest.approx(_linear_quantile(latencies, 0.95), rel=1e-5)
+    for info in infos:
+        info["judge_latency_s"] = 0.0
+    quiet = step_metrics(channel_tensors(infos, valid), valid, CONSTRAINTS, THRESHOLDS, None)
+    assert "fgrpo/judge/latency_p50_s" not in quiet
 
 
 def test_valid_rows_marks_only_padding_tags_invalid():
@@ -105,6 +134,10 @@ def _naive_metrics(infos, valid, constraints, lambdas):
         out["fgrpo/inconsistency_rate"] = sum(1 for r in judged if r["consistency"] == 0) / len(judged)
     for key in ("calls", "failures", "cache_hits", "flagged"):
         out[f"fgrpo/judge/{key}"] = sum(r[f"judge_{key}"] for r in rows)
+    latencies = [r["judge_latency_s"] for r in rows if r["judge_latency_s"] > 0]
+    if latencies:
+        out["fgrpo/judge/latency_p50_s"] = _linear_quantile(latencies, 0.5)
+        out["fgrpo/judge/latency_p95_s"] = _linear_quantile(latencies, 0.95)
     return out
 
 
@@ -120,7 +153,10 @@ def test_metrics_match_a_plain_loop_over_valid_rows_and_ignore_padding(seed, n_v
     rng = random.Random(seed)
     infos = [_rollout(rng) for _ in range(n_valid)]
     # verl pads with copies of sample 0; make them extreme so that counting them would show.
-    padding = [dict(infos[0], judge_calls=1000.0, acc=1.0, consistency=0.0, consistency_mask=1.0) for _ in range(n_pad)]
+    padding = [
+        dict(infos[0], judge_calls=1000.0, judge_latency_s=1000.0, acc=1.0, consistency=0.0, consistency_mask=1.0)
+        for _ in range(n_pad)
+    ]
     order = list(range(n_valid + n_pad))
     rng.shuffle(order)
     rows = [(infos + padding)[i] for i in order]

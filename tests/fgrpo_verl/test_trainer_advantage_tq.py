@@ -59,6 +59,7 @@ def _reward_extra_info(rng: random.Random) -> dict[str, float]:
         info[mask_key(name)] = float(applicable)
     for key in ("judge_calls", "judge_failures", "judge_cache_hits", "judge_flagged"):
         info[key] = float(rng.randint(0, 3))
+    info["judge_latency_s"] = rng.choice([0.0, rng.uniform(0.01, 2.0)])
     return info
 
 

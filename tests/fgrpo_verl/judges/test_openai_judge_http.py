@@ -255,8 +255,11 @@ def test_tally_attributes_counts_to_one_judgement(fresh) -> None:
     first, second = JudgeTally(), JudgeTally()
     assert run(_consistency(judge, tally=first)) == 1.0
     assert run(_consistency(judge, tally=second)) == 1.0
-    assert first == JudgeTally(calls=1, retries=1)
+    # One failed attempt (503) and one successful round trip, whose latency is the tally's.
+    assert (first.calls, first.retries, first.failures, first.cache_hits, first.latency_n) == (1, 1, 0, 0, 1)
+    assert first.latency_s > 0 and first.mean_latency_s == first.latency_s
     assert second == JudgeTally(cache_hits=1)
+    assert second.mean_latency_s == 0.0
 
 
 def test_ground_sentence_sends_images_as_data_urls(fresh) -> None:
