@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from data_prep import synthetic
+from data_prep.schema import option_letters
 from fgrpo_verl.config import ImageConfig
 from reward_fns import to_model_frame
 
@@ -78,7 +79,7 @@ class DemoItem:
 
     @property
     def letters(self) -> tuple[str, ...]:
-        return tuple(chr(ord("A") + i) for i in range(len(self.choices)))
+        return tuple(option_letters(len(self.choices)))
 
     def option_object(self, option: int) -> SceneObject:
         """The scene object an option names (extreme, size, nearer options are object names)."""
