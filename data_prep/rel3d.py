@@ -8,8 +8,11 @@ from its README and ``dataloader.py``): ``data/<split-file>.json`` is a dict wit
 ``test`` lists (plus ``predicates``/``objects``); each sample has ``rgb`` (image path), ``width``,
 ``height``, ``subject``/``object`` ``{name, bbox}``, ``predicate``, ``label``. Images are the raw renders
 ``data/20200223/*.png`` (720x1280). ``c_0.9_c_0.1`` is the primary split of the paper's Table 1.
-The ``rgb`` value is resolved against ``--source``, then ``--source/data``, then ``data/20200223/<file>``;
-this resolution order is a guess about how the released paths are rooted (not confirmed on real files).
+``rgb`` paths are relative to the Rel3D root (confirmed: the repo's ``dataloader.py`` opens
+``sample['rgb']`` as it is, run from the ``Rel3D`` folder as its README asks, and ``configs.py`` names the
+json ``data/<split>.json`` the same way), so ``--source`` is that root. The value is resolved against
+``--source`` first; ``--source/data`` and ``data/20200223/<file>`` are kept as fallbacks for a copy
+whose ``data/`` folder was moved.
 There is no Hugging Face copy.
 
 Boxes: the source stores ``{"top", "left", "height", "width"}`` in pixels of the render (the loader's

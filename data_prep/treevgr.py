@@ -6,10 +6,12 @@ Source layout (Hugging Face ``HaochenWang/TreeVGR-RL-37K``; ``images.tar.gz`` un
 parquet): ``vstar30k_visdrone6k_x1y1x2y2.parquet`` with ``images`` (relative paths such as
 ``images/0.jpg``), ``problem`` (``"<image>\\n<question>"``), ``answer`` and ``target_instances``
 (``[{bbox, name, label}]``). Column names and the absolute-pixel xyxy boxes are confirmed from several
-third-party loaders; the file name says x1y1x2y2. The file *is* the V* (~30k) + VisDrone (~6k) subset
-named in the FGRPO paper, and no per-row subset tag is known, so every row is read. ``--source`` may be
-the folder or the parquet file; the hub id works for the parquet when the images are local
-(``--image-dir``).
+third-party loaders; the file name says x1y1x2y2. Confirmed: the file *is* the V* (~30k) + VisDrone
+(~6k) subset named in the FGRPO paper: third-party downloaders fetch just this parquet and
+``images.tar.gz`` from the hub repo, and third-party loaders read the file as the whole V*+VisDrone set
+(one subsamples it by row order to keep the V*/VisDrone ratio). So every row is read; no per-row subset
+tag is known. ``--source`` may be the folder or the parquet file; the hub id works for the parquet
+when the images are local (``--image-dir``).
 
 V* questions are free-form (e.g. a colour); VisDrone questions list options in ``problem`` and answer
 with a letter (``"(A)"``/``"A"``). Options found inline are used as they are; a free-form answer gets

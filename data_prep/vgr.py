@@ -3,19 +3,26 @@
     python -m data_prep.vgr --out vgr.parquet --source VGR_DIR [--files '*short*.parquet']
         [--image-dir DIR] [--box-frame norm1|norm1000|px] [--distractors 3] [--limit N]
 
-Source: Hugging Face ``BytedanceDouyinContent/VGR`` (parquet; a short and a long reasoning version of
-the same questions, hence ``--files`` picking one of them, default the short one) with the images of
-``lmms-lab/LLaVA-NeXT-Data``'s ``llava_next_raw_format`` (``--image-dir``, default
-``<source>/llava_next_raw_format`` when present): the ``image`` field is a path relative to that folder.
+Source: Hugging Face ``BytedanceDouyinContent/VGR`` (``vgr_shortcot.parquet`` and ``vgr_longcot.parquet``:
+a short and a long reasoning version of the same questions, hence ``--files`` picking one of them,
+default the short one) with the images of ``lmms-lab/LLaVA-NeXT-Data``'s ``llava_next_raw_format``
+(``--image-dir``, default ``<source>/llava_next_raw_format`` when present): the ``image`` field is a path
+relative to that folder (e.g. ``ai2d/abc_images/311.png``), written as a string or a one-element list.
 
-NOT CONFIRMED against a real file (the dataset card documents no fields): the columns ``image`` and
-``conversations`` (LLaVA ``[{from, value}]``), regions in the reasoning written as
-``<sot>[x1, y1, x2, y2]<eot>`` and those coordinates being fractions of the original image
-(``--box-frame norm1``) come from third-party code that reads the release. A wrong frame does not pass
-silently: boxes outside the image are rejected, and a build with more than ``--max-reject-share``
-rejects exits non-zero. The final answer is taken from the last gpt turn: an ``answer`` column if the
-row has one, else the last ``<answer>...</answer>``, ``\\boxed{...}``, "answer is/Answer: ..." or,
-failing those, the last line; answers longer than 100 characters are rejected as unparsed.
+Layout confirmed by third-party code that reads the release (``THX-21/FoveaToken``:
+``scripts/preprocess_vgr.py``, ``scripts/inspect_vgr_longcot.py``, README): the two file names, the
+columns ``image`` and ``conversations`` (LLaVA ``[{from, value}]``), regions in the gpt turns written as
+``<SOT>[x1, y1, x2, y2]<EOT><image>`` with coordinates as fractions of the original image in [0, 1]
+(``--box-frame norm1``), and replies holding ``<think>...</think>``. The paper's figures print
+pixel-like values, so boxes outside the image are still rejected, and a build with more than
+``--max-reject-share`` rejects exits non-zero: a wrong frame cannot pass silently.
+
+The final answer is read from the last gpt turn: an ``answer`` column if the row has one; else the text
+after the last ``</think>`` (the paper's replies end "... the correct answer is the mesocarp.
+</think> Final answer: D"), or the whole reply when it has no ``</think>``; in that text the last
+``<answer>...</answer>``, else the last ``\\boxed{...}``, else the last line with a leading
+"Final answer:" / "Answer:" / "... answer is" stripped (the last such phrase on the line counts).
+Answers longer than 100 characters are rejected as unparsed.
 
 Questions that list options (AI2D) keep them; other answers get choices by the shared free-form rule
 (``yes``/``no``; whole numbers -> four consecutive numbers; other text -> ``--distractors`` other
@@ -23,7 +30,7 @@ answers of the same sub-dataset, i.e. the first folder of ``image``, seeded per 
 
 | source field                        | our field                                                  |
 |-------------------------------------|------------------------------------------------------------|
-| ``image``                           | ``images[0]`` (``<image-dir>/<image>``)                    |
+| ``image`` (string or ``[string]``)  | ``images[0]`` (``<image-dir>/<image>``)                    |
 | first human turn                    | ``extra_info.question`` (``<image>`` removed; stem + options when listed) |
 | last gpt turn (final answer)        | ``extra_info.answer`` / ``answer_text``                    |
 | ``<sot>[...]<eot>`` in the gpt turns | ``extra_info.gt_boxes`` (``--box-frame`` -> xyxy px, duplicates dropped) |
@@ -57,7 +64,9 @@ MAX_ANSWER_CHARS = 100
 _REGION = re.compile(r"<sot>\s*\[([^\]]*)\]\s*<eot>", re.IGNORECASE)
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
-_ANSWER_IS = re.compile(r"(?:final answer|answer)\s*(?:is\s*:?|[:：])\s*(.+?)\s*$", re.IGNORECASE)
+_THINK_END = re.compile(r"</think>", re.IGNORECASE)
+# Greedy ".*" so that the last "answer is"/"answer:" on the line wins ("... answer is X. Final answer: D" -> D).
+_ANSWER_IS = re.compile(r"^.*\b(?:final answer|answer)\s*(?:is\s*:?|[:：])\s*(.+?)\s*$", re.IGNORECASE)
 _LEADING_LETTER = re.compile(r"^\(?([A-Za-z])\)?(?:[.:)]\s+\S.*|\s*)$", re.DOTALL)
 
 
@@ -70,20 +79,37 @@ def final_answer(raw: Mapping[str, Any], reply: str) -> str:
     """The short final answer of a reasoning reply (rules in the module docstring)."""
     if raw.get("answer") not in (None, ""):
         text = str(raw["answer"])
-    elif tags := _ANSWER_TAG.findall(reply):
-        text = tags[-1]
-    elif boxed := _BOXED.findall(reply):
-        text = boxed[-1]
     else:
-        lines = [line.strip() for line in _REGION.sub("", reply).splitlines() if line.strip()]
-        if not lines:
-            raise RowRejected("missing_answer", "the reply is empty")
-        match = _ANSWER_IS.search(lines[-1])
-        text = match.group(1) if match else lines[-1]
+        parts = _THINK_END.split(reply)
+        tail = parts[-1] if len(parts) > 1 else reply
+        tail = _REGION.sub("", tail).replace("<image>", "")
+        if tags := _ANSWER_TAG.findall(tail):
+            text = tags[-1]
+        elif boxed := _BOXED.findall(tail):
+            text = boxed[-1]
+        else:
+            lines = [line.strip() for line in tail.splitlines() if line.strip()]
+            if not lines:
+                where = "after </think>" if len(parts) > 1 else "in the reply"
+                raise RowRejected("missing_answer", f"no text {where}")
+            match = _ANSWER_IS.search(lines[-1])
+            text = match.group(1) if match else lines[-1]
     text = text.strip().rstrip(".").strip()
     if not text or len(text) > MAX_ANSWER_CHARS:
         raise RowRejected("missing_answer", f"no short final answer in the reply (got {text[:60]!r}...)")
     return text
+
+
+def image_name(raw: Mapping[str, Any]) -> str:
+    """The row's image path: a string, or a list holding exactly one string."""
+    value = raw.get("image")
+    if isinstance(value, list | tuple):
+        if len(value) != 1:
+            raise RowRejected("bad_row", f"image lists {len(value)} paths; a VGR row has one image")
+        value = value[0]
+    if not isinstance(value, str) or not value.strip():
+        raise RowRejected("no_images", f"image is {value!r}, not a path")
+    return value.strip()
 
 
 def regions(replies: list[str]) -> list[list[float]]:
@@ -101,7 +127,7 @@ def regions(replies: list[str]) -> list[list[float]]:
 
 
 def sub_dataset(raw: Mapping[str, Any]) -> str:
-    return str(raw.get("image", "")).split("/", 1)[0]
+    return image_name(raw).split("/", 1)[0]
 
 
 def to_item(
@@ -127,7 +153,7 @@ def to_item(
         answer: Any = letter.group(1) if letter else answer_text
     else:
         choices, answer = freeform_choices(answer_text, pool, sub_dataset(raw), item_rng(seed, source_id), k)
-    image = resolve_image(image_dir, [str(raw["image"])])
+    image = resolve_image(image_dir, [image_name(raw)])
     boxes = regions(replies)
     gt_boxes = []
     if boxes:

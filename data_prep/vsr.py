@@ -7,8 +7,12 @@ Source layout (the GitHub repo ``cambridgeltl/visual-spatial-reasoning``, ``data
 files are on Hugging Face as ``cambridgeltl/vsr_random`` / ``cambridgeltl/vsr_zeroshot``):
 ``splits/<variant>/{train,dev,test}.jsonl`` (or ``<split>.jsonl`` directly under ``--source``) and the
 COCO 2017 images in ``images/`` (``--image-dir`` to point elsewhere, e.g. ``trainval2017/``). The jsonl
-fields below are confirmed from the repo's README and loaders; the Hugging Face split name for ``dev``
-may be ``validation``. The hub rows carry no pixels, so ``--image-dir`` is required with a hub id.
+fields below are confirmed from the repo's README and loaders. The hub repositories hold
+``train.jsonl`` / ``dev.jsonl`` / ``test.jsonl``, but ``datasets`` and the hub's parquet export
+(``refs/convert/parquet``: ``default/validation/``) call the dev split ``validation``; ``--split dev``
+and ``--split validation`` therefore each read whichever of the two names the source has (rows keep
+the name given on the command line). The hub rows carry no pixels, so ``--image-dir`` is required with
+a hub id.
 
 Each caption becomes the two-option question below with choices ``["true", "false"]``.
 
@@ -30,15 +34,27 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from data_prep._sources import TRUE_FALSE, ItemStream, guarded, item_rng, log_skips, records, resolve_image
-from data_prep.schema import RowRejected, SpatialItem, builder_cli
+from data_prep._sources import (
+    TRUE_FALSE,
+    ItemStream,
+    Records,
+    find_annotation,
+    guarded,
+    item_rng,
+    log_skips,
+    records,
+    resolve_image,
+)
+from data_prep.schema import RowRejected, SpatialItem, builder_cli, load_source
 
 HF_ID = "cambridgeltl/vsr_random"
 ANNOTATIONS = ("splits/{variant}/{split}.jsonl", "data/splits/{variant}/{split}.jsonl", "{split}.jsonl")
+# The repo's own name first, then the name datasets / the hub's parquet export give the same split.
+SPLIT_NAMES = {"dev": ("dev", "validation"), "validation": ("validation", "dev")}
 
 
 def label_value(label: Any) -> bool:
@@ -85,6 +101,45 @@ def undersample(rows: list[Mapping[str, Any]], seed: int) -> tuple[list[Mapping[
     return kept, len(rows) - len(kept)
 
 
+class FirstSplit:
+    """Rows of the first of ``names`` that ``source`` has; the others' errors are reported if none has rows."""
+
+    def __init__(self, source: str, names: Sequence[str]) -> None:
+        self.source = source
+        self.names = tuple(names)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        failures = []
+        for name in self.names:
+            try:
+                rows = iter(load_source(self.source, name, HF_ID))
+                first = next(rows)
+            except StopIteration:
+                return
+            except Exception as exc:  # a missing split surfaces as KeyError, FileNotFoundError or a hub error
+                failures.append(f"{name!r}: {type(exc).__name__}: {exc}")
+                continue
+            yield first
+            yield from rows
+            return
+        raise SystemExit(f"VSR: {self.source} has none of the splits {list(self.names)} ({'; '.join(failures)})")
+
+
+def split_records(source: str | None, split: str, names: Sequence[str]) -> Records:
+    """Records of ``split`` (``dev`` also found as ``validation`` and back); ``names``: local annotation paths."""
+    candidates = SPLIT_NAMES.get(split, (split,))
+    src = source if source is not None else HF_ID
+    path = Path(src)
+    if path.is_dir():
+        for name in candidates:
+            if find_annotation(path, [n.format(split=name) for n in names]) is not None:
+                return records(src, name, HF_ID, names)
+    if len(candidates) == 1 or path.is_file():
+        return records(src, split, HF_ID, names)
+    root = path if path.is_dir() else None
+    return Records(FirstSplit(src, candidates), root, f"{src} (split {' or '.join(candidates)})")
+
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", default="random", choices=["random", "zeroshot"], help="VSR split family")
     parser.add_argument("--image-dir", default=None, help="COCO image folder (default: <source>/images)")
@@ -95,7 +150,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build(args: argparse.Namespace) -> ItemStream:
     names = [n.replace("{variant}", args.variant) for n in ANNOTATIONS]
-    recs = records(args.source, args.split, HF_ID, names)
+    recs = split_records(args.source, args.split, names)
     if args.image_dir is None and recs.root is None:
         raise SystemExit("VSR hub rows carry only COCO file names: pass --image-dir with the COCO 2017 images")
     image_dir = Path(args.image_dir) if args.image_dir else recs.root
