@@ -89,3 +89,57 @@ def run_builder(module: ModuleType, out: Path, *args: str) -> BuildResult:
 
 def box_close(a: list[float], b: list[float], tol: float = 1e-6) -> bool:
     return len(a) == len(b) and all(abs(x - y) <= tol for x, y in zip(a, b, strict=True))
+
+
+# CV-Bench's per-type parquet files: the columns of the dataset card's field table, the image as the
+# Hugging Face ``{bytes, path}`` struct; ``target_*`` only on COCO rows and ``bbox`` only on Omni3D rows.
+CVBENCH_SCHEMA = pa.schema(
+    [
+        ("idx", pa.int64()),
+        ("type", pa.string()),
+        ("task", pa.string()),
+        ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+        ("question", pa.string()),
+        ("choices", pa.list_(pa.string())),
+        ("answer", pa.string()),
+        ("prompt", pa.string()),
+        ("filename", pa.string()),
+        ("source", pa.string()),
+        ("source_dataset", pa.string()),
+        ("source_filename", pa.string()),
+        ("target_class", pa.string()),
+        ("target_size", pa.int64()),
+        ("bbox", pa.list_(pa.float64())),
+    ]
+)
+
+
+def cvbench_record(idx: int, kind: str, task: str, source: str, question: str, choices: list[str], answer: str,
+                   size: tuple[int, int] = SIZE) -> dict[str, Any]:  # fmt: skip
+    """One CV-Bench row as the snapshot's parquet holds it (the JSONL holds the same minus ``image``)."""
+    folder = f"img/{kind}/{task.lower()}"
+    letters = "".join(f"\n({chr(ord('A') + i)}) {c}" for i, c in enumerate(choices))
+    return {
+        "idx": idx, "type": kind, "task": task,
+        "image": {"bytes": image_bytes(size, (idx * 40 % 256, 90, 160)), "path": None},
+        "question": question, "choices": choices, "answer": answer,
+        "prompt": f"{question} Select from the following choices.{letters}",
+        "filename": f"{folder}/{source.lower()}_{idx}.png", "source": source,
+        "source_dataset": {"ADE20K": "ADE20K Validation Set", "COCO": "COCO 2017 Validation Set"}.get(source, "SUN-RGBD"),
+        "source_filename": f"{source.lower()}_{idx}.jpg",
+        "target_class": "dog" if source == "COCO" else None,
+        "target_size": 4321 if source == "COCO" else None,
+        "bbox": [10.0, 20.0, 30.0, 40.0] if source == "Omni3D" else None,
+    }  # fmt: skip
+
+
+def write_cvbench_snapshot(root: Path, rows_2d: list[dict[str, Any]], rows_3d: list[dict[str, Any]],
+                           parquet: bool = True) -> Path:  # fmt: skip
+    """The current ``nyu-visionx/CV-Bench`` snapshot: per-type JSONL + parquet, ``build_img.py``, no ``img/``."""
+    for name, rows in (("test_2d", rows_2d), ("test_3d", rows_3d)):
+        write_jsonl(root / f"{name}.jsonl", [{k: v for k, v in r.items() if k != "image"} for r in rows])
+        if parquet:
+            write_parquet(root / f"{name}.parquet", rows, CVBENCH_SCHEMA)
+    (root / "build_img.py").write_text("# recreates img/ from the parquet files\n", encoding="utf-8")
+    (root / "README.md").write_text("# CV-Bench\n", encoding="utf-8")
+    return root

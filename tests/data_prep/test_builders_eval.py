@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import csv
+import logging
 
 import pyarrow as pa
+import pytest
 
-from data_prep import cvbench, cvbench_3d, mindcube, mmvp, omnispatial, realworldqa
-from tests.data_prep.builder_fixtures import hf_image, run_builder, write_image, write_json, write_jsonl, write_parquet
+from data_prep import cvbench, cvbench_2d, cvbench_3d, mindcube, mmvp, omnispatial, realworldqa
+from tests.data_prep.builder_fixtures import (
+    CVBENCH_SCHEMA,
+    cvbench_record,
+    hf_image,
+    run_builder,
+    write_cvbench_snapshot,
+    write_image,
+    write_json,
+    write_jsonl,
+    write_parquet,
+)
 
 
 def _cvbench_dir(tmp_path):
@@ -47,6 +59,74 @@ def test_cvbench_splits_2d_and_3d_by_type_and_rejects_a_letter_without_option(tm
 def test_cvbench_3d_module_keeps_only_3d(tmp_path):
     res = run_builder(cvbench_3d, tmp_path / "3d.parquet", "--source", str(_cvbench_dir(tmp_path)))
     assert res.rc == 0 and [r["data_source"] for r in res.rows] == ["cvbench_3d"] and res.rejects == []
+
+
+def _cvbench_rows() -> tuple[list[dict], list[dict]]:
+    rows_2d = [
+        cvbench_record(0, "2D", "Count", "ADE20K", "How many chairs are in the image?", ["2", "3", "1"], "(B)",
+                       size=(80, 60)),
+        cvbench_record(1, "2D", "Relation", "COCO", "Is the dog to the left or right of the cat?", ["left", "right"],
+                       "(A)", size=(72, 40)),
+    ]  # fmt: skip
+    rows_3d = [
+        cvbench_record(2, "3D", "Depth", "Omni3D", "Which is closer to the camera, the lamp or the sofa?",
+                       ["lamp", "sofa"], "(B)", size=(96, 64)),
+    ]  # fmt: skip
+    return rows_2d, rows_3d
+
+
+def _fallback_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "data_prep.cvbench" and "is missing" in r.getMessage()]
+
+
+def _image_sizes(res) -> dict[str, list[list[int]]]:
+    return {sid: row["extra_info"]["image_sizes"] for sid, row in res.by_source_id().items()}
+
+
+def test_cvbench_snapshot_without_img_reads_the_images_embedded_in_its_parquet(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="data_prep.cvbench")
+    src = write_cvbench_snapshot(tmp_path / "CV-Bench", *_cvbench_rows())
+    assert not (src / "img").exists()
+    res = run_builder(cvbench, tmp_path / "all.parquet", "--source", str(src))
+    assert res.rc == 0 and res.rejects == []
+    # the sizes are those of the embedded images: the JSONL's img/ paths do not exist
+    assert _image_sizes(res) == {"Count/0": [[80, 60]], "Relation/1": [[72, 40]], "Depth/2": [[96, 64]]}
+    by_id = res.by_source_id()
+    assert by_id["Count/0"]["extra_info"]["answer"] == "B" and by_id["Count/0"]["extra_info"]["answer_text"] == "3"
+    assert by_id["Relation/1"]["data_source"] == "cvbench_2d" and by_id["Depth/2"]["data_source"] == "cvbench_3d"
+    assert _fallback_lines(caplog) == []  # the parquet is the first choice, not a fallback
+    only_2d = run_builder(cvbench_2d, tmp_path / "2d.parquet", "--source", str(src))
+    assert only_2d.rc == 0 and [r["data_source"] for r in only_2d.rows] == ["cvbench_2d", "cvbench_2d"]
+
+
+def test_cvbench_jsonl_source_without_img_falls_back_to_its_parquet_with_one_log_line(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="data_prep.cvbench")
+    src = write_cvbench_snapshot(tmp_path / "CV-Bench", *_cvbench_rows())
+    res = run_builder(cvbench_3d, tmp_path / "3d.parquet", "--source", str(src / "test_3d.jsonl"))
+    assert res.rc == 0 and res.rejects == [] and _image_sizes(res) == {"Depth/2": [[96, 64]]}
+    lines = _fallback_lines(caplog)
+    assert len(lines) == 1 and "test_3d.parquet" in lines[0] and "test_3d.jsonl" in lines[0]
+
+
+def test_cvbench_per_type_jsonl_without_img_share_one_combined_parquet(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="data_prep.cvbench")
+    rows_2d, rows_3d = _cvbench_rows()
+    src = write_cvbench_snapshot(tmp_path / "CV-Bench", rows_2d, rows_3d, parquet=False)
+    write_parquet(src / "test.parquet", rows_2d + rows_3d, CVBENCH_SCHEMA)  # an older snapshot's combined file
+    res = run_builder(cvbench, tmp_path / "all.parquet", "--source", str(src))
+    assert res.rc == 0 and res.rejects == [] and len(res.rows) == 3  # the combined file is read once, not twice
+    assert _image_sizes(res)["Relation/1"] == [[72, 40]]
+    lines = _fallback_lines(caplog)
+    assert len(lines) == 1 and "test.parquet" in lines[0]
+
+
+def test_cvbench_jsonl_without_img_or_parquet_stops_with_a_message(tmp_path):
+    src = write_cvbench_snapshot(tmp_path / "CV-Bench", *_cvbench_rows(), parquet=False)
+    with pytest.raises(
+        SystemExit, match=r"test_2d\.jsonl names its images under .*img/, which is missing.*build_img\.py"
+    ):
+        cvbench.main(["--out", str(tmp_path / "out.parquet"), "--source", str(src)])
+    assert not (tmp_path / "out.parquet").exists()
 
 
 def test_mindcube_multi_image_inline_options(tmp_path):

@@ -6,8 +6,10 @@ import json
 from collections import Counter, defaultdict
 
 import pyarrow as pa
+import pytest
 
 from data_prep import sat, sat_real, treevgr, vgr, viscot
+from data_prep.schema import RowRejected
 from tests.data_prep.builder_fixtures import (
     box_close,
     hf_image,
@@ -216,6 +218,95 @@ def test_vgr_scales_normalised_regions_and_reads_final_answers(tmp_path):
     assert stage["answer"] == "A"
     plate = by_id["vgr_shortcot/2"]["extra_info"]
     assert plate["answer_text"] == "ceramic" and "fork" in plate["choices"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("<think>The label points at the fleshy layer, so the correct answer is the mesocarp. </think> Final answer: D",
+         "D"),
+        ("<think>Stage one is the egg.</think>\n\nFinal Answer: (B) larva", "(B) larva"),
+        ("<think>Answer: red</think> answer: blue", "blue"),
+        ("<THINK>Count them.</THINK>The answer is: 7.", "7"),
+        ("The answer is A. Final answer: B", "B"),  # no </think>: the last phrase on the last line counts
+        ("<think>x <SOT>[0.1, 0.1, 0.2, 0.2]<EOT><image></think>\n<answer>glass</answer>", "glass"),
+        ("It rests on the table.\nwooden", "wooden"),
+    ],
+)  # fmt: skip
+def test_vgr_final_answer_is_read_after_the_last_think(reply, expected):
+    assert vgr.final_answer({}, reply) == expected
+
+
+@pytest.mark.parametrize(
+    "reply", ["<think>The answer is A.</think>", "<think>a</think> <SOT>[0, 0, 1, 1]<EOT><image>\n"]
+)
+def test_vgr_reply_with_nothing_after_think_is_rejected(reply):
+    with pytest.raises(RowRejected) as err:
+        vgr.final_answer({}, reply)
+    assert err.value.reason == "missing_answer" and "after </think>" in err.value.detail
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [("gqa/images/1.jpg", "gqa/images/1.jpg"), (["ai2d/abc_images/311.png"], "ai2d/abc_images/311.png")],
+)
+def test_vgr_image_is_a_string_or_a_one_element_list(image, expected):
+    assert vgr.image_name({"image": image}) == expected
+
+
+@pytest.mark.parametrize(("image", "reason"), [([], "bad_row"), (["a.jpg", "b.jpg"], "bad_row"), (None, "no_images")])
+def test_vgr_image_that_is_not_one_path_is_rejected(image, reason):
+    with pytest.raises(RowRejected) as err:
+        vgr.image_name({"image": image})
+    assert err.value.reason == reason
+
+
+def test_vgr_paper_style_replies_in_the_released_layout(tmp_path):
+    """Rows as the release writes them: ``<SOT>[fractions]<EOT><image>`` inside ``<think>``, the answer after it.
+
+    ``image`` is a one-element list here (a parquet column has one type; the string form is the test above).
+    """
+    src = tmp_path / "vgr"
+    write_image(src / "llava_next_raw_format" / "ai2d" / "abc_images" / "311.png", size=(200, 100))
+    write_image(src / "llava_next_raw_format" / "gqa" / "images" / "7.jpg", size=(200, 100))
+    fruit = (
+        "Which part of the fruit is labelled X?\nA. exocarp\nB. endocarp\nC. seed\nD. mesocarp\n"
+        "Answer with the option's letter from the given choices directly."
+    )
+    rows = [
+        {"id": "ai2d-311", "image": ["ai2d/abc_images/311.png"], "conversations": [
+            {"from": "human", "value": f"<image>\n{fruit}"},
+            {"from": "gpt", "value": "<think>The label X points at the fleshy layer <SOT>[0.2, 0.3, 0.6, 0.7]<EOT><image> "
+                                     "between the skin and the pit, so the correct answer is the mesocarp. </think> "
+                                     "Final answer: D"}]},
+        {"id": "gqa-7", "image": ["gqa/images/7.jpg"], "conversations": [
+            {"from": "human", "value": "<image>\nWhat colour is the car on the left?"},
+            {"from": "gpt", "value": "<think>The car <SOT>[0.0, 0.5, 0.3, 0.9]<EOT><image> looks red at first; "
+                                     "the answer is red? No, it is blue.</think>\nFinal answer: blue"}]},
+        {"id": "gqa-8", "image": ["gqa/images/7.jpg"], "conversations": [
+            {"from": "human", "value": "<image>\nWhat colour is the bus?"},
+            {"from": "gpt", "value": "<think>The bus <SOT>[0.5, 0.1, 0.9, 0.6]<EOT><image>.</think> Final answer: green"}]},
+        {"id": "gqa-9", "image": ["gqa/images/7.jpg", "gqa/images/7.jpg"], "conversations": [
+            {"from": "human", "value": "<image>\nIs it raining?"},
+            {"from": "gpt", "value": "<think>Wet road.</think> Final answer: yes"}]},
+        {"id": "gqa-10", "image": ["gqa/images/7.jpg"], "conversations": [
+            {"from": "human", "value": "<image>\nIs it night?"},
+            {"from": "gpt", "value": "<think>The sky is bright, so the answer is no.</think>"}]},
+    ]  # fmt: skip
+    write_parquet(src / "vgr_shortcot.parquet", rows)
+    res = run_builder(vgr, tmp_path / "out.parquet", "--source", str(src), "--max-reject-share", "0.5")
+    assert res.rc == 0
+    assert [(r["source_id"], r["reason"]) for r in res.rejects] == [
+        ("vgr_shortcot/gqa-9", "bad_row"),
+        ("vgr_shortcot/gqa-10", "missing_answer"),
+    ]
+    by_id = res.by_source_id()
+    fruit_row = by_id["vgr_shortcot/ai2d-311"]["extra_info"]
+    assert fruit_row["choices"] == ["exocarp", "endocarp", "seed", "mesocarp"] and fruit_row["answer"] == "D"
+    assert fruit_row["answer_text"] == "mesocarp" and box_close(fruit_row["gt_boxes"][0], [40.0, 30.0, 120.0, 70.0])
+    car = by_id["vgr_shortcot/gqa-7"]["extra_info"]
+    assert car["answer_text"] == "blue" and "green" in car["choices"]
+    assert "No, it is blue" not in " ".join(car["choices"])  # the reasoning never leaks into the options
 
 
 def test_treevgr_keeps_letter_questions_and_builds_free_form_choices(tmp_path):
