@@ -1,6 +1,9 @@
 """CV-Bench 2D tasks only -> verl parquet: ``python -m data_prep.cvbench --subset 2d`` (mapping in ``data_prep.cvbench``).
 
-python -m data_prep.cvbench_2d --out cvbench_2d.parquet [--source nyu-visionx/CV-Bench | DIR] [--split test] [--limit N]
+python -m data_prep.cvbench_2d --out cvbench_2d.parquet [--source nyu-visionx/CV-Bench | DIR | FILE] [--split test] [--limit N]
+
+From a local snapshot it reads ``test_2d.parquet`` (images embedded), else ``test_2d.jsonl`` with ``img/``,
+falling back to the parquet when ``img/`` is missing (file order in ``data_prep.cvbench``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """CV-Bench 3D tasks only -> verl parquet: ``python -m data_prep.cvbench --subset 3d`` (mapping in ``data_prep.cvbench``).
 
-python -m data_prep.cvbench_3d --out cvbench_3d.parquet [--source nyu-visionx/CV-Bench | DIR] [--split test] [--limit N]
+python -m data_prep.cvbench_3d --out cvbench_3d.parquet [--source nyu-visionx/CV-Bench | DIR | FILE] [--split test] [--limit N]
+
+From a local snapshot it reads ``test_3d.parquet`` (images embedded), else ``test_3d.jsonl`` with ``img/``,
+falling back to the parquet when ``img/`` is missing (file order in ``data_prep.cvbench``).
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from data_prep import rel3d, spatialsense, vsr
-from tests.data_prep.builder_fixtures import run_builder, write_image, write_json, write_jsonl
+from tests.data_prep.builder_fixtures import run_builder, write_image, write_json, write_jsonl, write_parquet
 
 
 def _vsr_dir(tmp_path, rows):
@@ -55,6 +57,69 @@ def test_vsr_undersampling_balances_labels_per_relation(tmp_path):
     assert [r["extra_info"]["source_id"] for r in again.rows] == kept["0"]
     # source ids keep the source row numbers after undersampling
     assert all(sid.split("/")[1] in {str(n) for n in range(9)} for sid in kept["0"])
+
+
+def _hub_row(i: int, relation: str, label: int) -> dict:
+    """A row of the hub's ``cambridgeltl/vsr_random`` files (the repo's fields plus the hub's extra columns)."""
+    return {**_vsr_row(i, relation, label), "image_link": f"http://images.cocodataset.org/train2017/{i:012d}.jpg",
+            "annotator_id": 3, "vote_true_validator_id": [1], "vote_false_validator_id": []}  # fmt: skip
+
+
+def _split_tables(tmp_path) -> dict[str, list[dict]]:
+    tables = {"train": [_hub_row(0, "on", 1)], "validation": [_hub_row(1, "near", 0), _hub_row(2, "left of", 1)],
+              "test": [_hub_row(3, "under", 0)]}  # fmt: skip
+    for rows in tables.values():
+        for row in rows:
+            write_image(tmp_path / "coco" / row["image"])
+    return tables
+
+
+def _dev_ids(res) -> list[str]:
+    return [r["extra_info"]["source_id"] for r in res.rows]
+
+
+def test_vsr_dev_is_read_from_the_hub_parquet_export_that_names_it_validation(tmp_path):
+    tables = _split_tables(tmp_path)
+    src = tmp_path / "vsr_random"  # the layout of the hub's refs/convert/parquet branch
+    for split, rows in tables.items():
+        write_parquet(src / "default" / split / "0000.parquet", rows)
+    res = run_builder(vsr, tmp_path / "dev.parquet", "--source", str(src), "--split", "dev",
+                      "--image-dir", str(tmp_path / "coco"))  # fmt: skip
+    assert res.rc == 0 and res.rejects == []
+    assert _dev_ids(res) == ["dev/0/near", "dev/1/left of"]
+    assert [r["extra_info"]["split"] for r in res.rows] == ["dev", "dev"]
+
+
+def test_vsr_dev_is_read_from_a_saved_hub_dataset_dict(tmp_path):
+    import datasets
+    tables = _split_tables(tmp_path)
+    src = tmp_path / "saved"  # what load_dataset("cambridgeltl/vsr_random").save_to_disk(...) writes
+    datasets.DatasetDict({k: datasets.Dataset.from_list(v) for k, v in tables.items()}).save_to_disk(str(src))
+    res = run_builder(vsr, tmp_path / "dev.parquet", "--source", str(src), "--split", "dev",
+                      "--image-dir", str(tmp_path / "coco"))  # fmt: skip
+    assert res.rc == 0 and _dev_ids(res) == ["dev/0/near", "dev/1/left of"]
+
+
+def test_vsr_validation_reads_the_repo_dev_file(tmp_path):
+    src = _vsr_dir(tmp_path, [_vsr_row(0, "on", 1)])
+    dev = [_vsr_row(5, "near", 0), _vsr_row(6, "above", 1)]
+    for row in dev:
+        write_image(src / "images" / row["image"])
+    write_jsonl(src / "splits" / "random" / "dev.jsonl", dev)
+    res = run_builder(vsr, tmp_path / "val.parquet", "--source", str(src), "--split", "validation")
+    assert res.rc == 0 and res.rejects == []
+    assert _dev_ids(res) == ["validation/0/near", "validation/1/above"]
+
+
+def test_vsr_dev_missing_under_both_names_stops_with_a_message(tmp_path):
+    tables = _split_tables(tmp_path)
+    src = tmp_path / "vsr_random"
+    for split in ("train", "test"):
+        write_parquet(src / "default" / split / "0000.parquet", tables[split])
+    with pytest.raises(SystemExit, match=r"none of the splits \['dev', 'validation'\]"):
+        vsr.main(["--out", str(tmp_path / "dev.parquet"), "--source", str(src), "--split", "dev",
+                  "--image-dir", str(tmp_path / "coco")])  # fmt: skip
+    assert not (tmp_path / "dev.parquet").exists()
 
 
 def test_spatialsense_converts_yyxx_boxes_and_filters_split(tmp_path):
