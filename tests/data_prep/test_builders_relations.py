@@ -92,6 +92,7 @@ def test_vsr_dev_is_read_from_the_hub_parquet_export_that_names_it_validation(tm
 
 def test_vsr_dev_is_read_from_a_saved_hub_dataset_dict(tmp_path):
     import datasets
+
     tables = _split_tables(tmp_path)
     src = tmp_path / "saved"  # what load_dataset("cambridgeltl/vsr_random").save_to_disk(...) writes
     datasets.DatasetDict({k: datasets.Dataset.from_list(v) for k, v in tables.items()}).save_to_disk(str(src))
