@@ -32,8 +32,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from data_prep._sources import ItemStream, find_annotation, guarded, log_skips, resolve_image
-from data_prep.schema import RowRejected, SpatialItem, builder_cli, load_source
+from data_prep.cli import builder_cli
+from data_prep.mapping import ItemStream, guarded, log_skips
+from data_prep.schema import RowRejected, SpatialItem
+from data_prep.sources import find_annotation, load_source, resolve_image
 
 HF_ID = "nyu-visionx/CV-Bench"
 SUBSETS = {"2d": "2D", "3d": "3D"}

@@ -29,7 +29,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from data_prep.schema import RowWriter, TooManyRejects
+from data_prep.cli import run_tool, setup_logging
+from data_prep.writer import RowWriter
 from reward_fns import accuracy_reward
 
 logger = logging.getLogger(__name__)
@@ -143,6 +144,8 @@ def difficulty_filter(
                 if key in kept:
                     writer.add(row, f"{key[0]}:{key[1]}", keep_index=True)
         report["writer"] = writer.summary().to_dict()
+    if report["without_rollouts"]:
+        logger.warning("%d items had no rollouts (--missing %s)", report["without_rollouts"], missing)
     return report
 
 
@@ -155,19 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--missing", choices=MISSING_POLICIES, default="rest", help="items without rollouts")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        report = difficulty_filter(args.data, args.generations, args.out, args.keep_share, args.seed, args.missing)
-    except TooManyRejects as exc:
-        logger.error("%s", exc)
-        return 1
-    except (ValueError, FileNotFoundError) as exc:
-        logger.error("%s", exc)
-        return 2
-    logger.info("summary: %s", json.dumps(report))
-    if report["without_rollouts"]:
-        logger.warning("%d items had no rollouts (--missing %s)", report["without_rollouts"], args.missing)
-    return 0
+    setup_logging()
+    return run_tool(
+        lambda: difficulty_filter(args.data, args.generations, args.out, args.keep_share, args.seed, args.missing)
+    )
 
 
 if __name__ == "__main__":

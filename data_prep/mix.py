@@ -21,7 +21,6 @@ holds a batch per input, never the whole mix.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import random
@@ -33,7 +32,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from data_prep.schema import RowWriter, TooManyRejects
+from data_prep.cli import run_tool, setup_logging
+from data_prep.writer import RowWriter, TooManyRejects
 
 logger = logging.getLogger(__name__)
 
@@ -192,11 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         "--max-reject-share", type=float, default=0.0, help="inputs are built files: any invalid row fails by default"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        inputs = [parse_input(spec) for spec in args.inputs]
-        summary = mix(
-            inputs,
+    setup_logging()
+    return run_tool(
+        lambda: mix(
+            [parse_input(spec) for spec in args.inputs],
             args.out_train,
             args.out_val,
             args.val_share,
@@ -205,14 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             allow_repeat=args.allow_repeat,
             max_reject_share=args.max_reject_share,
         )
-    except TooManyRejects as exc:
-        logger.error("%s", exc)
-        return 1
-    except (ValueError, FileNotFoundError) as exc:
-        logger.error("%s", exc)
-        return 2
-    logger.info("summary: %s", json.dumps(summary))
-    return 0
+    )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from data_prep._sources import YES_NO, ItemStream, guarded, relation_question, resolve_image, to_xyxy
-from data_prep.schema import RowRejected, SpatialItem, builder_cli
+from data_prep.cli import builder_cli
+from data_prep.mapping import YES_NO, ItemStream, guarded, relation_question, to_xyxy
+from data_prep.schema import RowRejected, SpatialItem
+from data_prep.sources import resolve_image
 
 DEFAULT_SPLIT_FILE = "c_0.9_c_0.1"
 

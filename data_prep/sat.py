@@ -25,8 +25,10 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from data_prep._sources import ItemStream, guarded, item_rng, normalize_text, records, shuffle_choices
-from data_prep.schema import RowRejected, SpatialItem, builder_cli
+from data_prep.cli import builder_cli
+from data_prep.mapping import ItemStream, guarded, item_rng, normalize_text, shuffle_choices
+from data_prep.schema import RowRejected, SpatialItem
+from data_prep.sources import records
 
 HF_ID = "array/SAT"
 ANNOTATIONS = ("SAT_{split}.parquet", "{split}.parquet")

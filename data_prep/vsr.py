@@ -34,8 +34,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from data_prep._sources import TRUE_FALSE, ItemStream, guarded, item_rng, log_skips, records, resolve_image
-from data_prep.schema import RowRejected, SpatialItem, builder_cli
+from data_prep.cli import builder_cli
+from data_prep.mapping import TRUE_FALSE, ItemStream, guarded, item_rng, log_skips
+from data_prep.schema import RowRejected, SpatialItem
+from data_prep.sources import records, resolve_image
 
 HF_ID = "cambridgeltl/vsr_random"
 ANNOTATIONS = ("splits/{variant}/{split}.jsonl", "data/splits/{variant}/{split}.jsonl", "{split}.jsonl")

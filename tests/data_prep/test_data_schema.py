@@ -1,4 +1,5 @@
-"""data_prep.schema: prompt, image encoding, rows, validation, the streaming writer and the builder CLI."""
+"""data_prep.schema, .writer, .sources and .cli: prompt, image encoding, rows, validation, the streaming writer,
+source reading and the builder CLI."""
 
 from __future__ import annotations
 
@@ -14,21 +15,20 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from data_prep.cli import builder_cli
 from data_prep.schema import (
     IMAGE_PLACEHOLDER,
     OUTPUT_INSTRUCTION,
     ROW_SCHEMA,
     RowRejected,
-    RowWriter,
     SpatialItem,
-    TooManyRejects,
     build_prompt,
-    builder_cli,
     encode_image,
-    load_source,
     option_letters,
     validate_row,
 )
+from data_prep.sources import load_source
+from data_prep.writer import RowWriter, TooManyRejects
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -342,7 +342,8 @@ def test_builder_cli_exit_code_follows_the_reject_share(tmp_path):
 def test_a_builder_process_exits_non_zero_on_too_many_rejects(tmp_path):
     code = (
         "import sys\n"
-        "from data_prep.schema import SpatialItem, builder_cli\n"
+        "from data_prep.cli import builder_cli\n"
+        "from data_prep.schema import SpatialItem\n"
         "def build(args):\n"
         "    yield SpatialItem('t', 'q?', ['a', 'b'], 'A', [b'junk']), 'bad'\n"
         "sys.exit(builder_cli('t', build, with_source=False))\n"
