@@ -28,6 +28,25 @@ TRUE_FALSE = ["true", "false"]
 
 ItemStream = Iterator[tuple[SpatialItem | BaseException, str]]
 
+# --------------------------------------------------------------------------- fields
+
+
+def text_list(value: Any, field: str) -> list[str]:
+    """A source field that must be a list of texts (options, answers) as ``list[str]``.
+
+    A string (``"LR"``), a mapping or a list holding ``None``/objects is a ``bad_field`` reject, never
+    split into characters. Numbers are written as text; numpy arrays from parquet sources are lists.
+    """
+    if hasattr(value, "tolist") and not isinstance(value, str | bytes):
+        value = value.tolist()
+    if not isinstance(value, list | tuple):
+        raise RowRejected("bad_field", f"{field} must be a list of texts, got {type(value).__name__} {value!r:.80}")
+    bad = [v for v in value if isinstance(v, bool) or not isinstance(v, str | int | float)]
+    if bad:
+        raise RowRejected("bad_field", f"{field} must hold texts, got {bad[0]!r:.80}")
+    return [str(v) for v in value]
+
+
 # --------------------------------------------------------------------------- boxes
 
 _LAYOUTS = ("xyxy", "xywh", "yyxx", "tlhw")

@@ -62,6 +62,10 @@ REJECT_REASONS: tuple[str, ...] = (
     "box_invalid",
     "box_out_of_bounds",
     "bad_row",  # a structurally malformed row dict (missing keys, wrong types)
+    "bad_field",  # a source field of the wrong type, e.g. a string where a list of options belongs
+    "bad_encoding",  # a source line or record whose bytes are not UTF-8 (data_prep.readers)
+    "bad_json",  # a source line that is not JSON, or where a JSON document breaks off
+    "not_a_record",  # a source line or element that is not an object / a CSV row with too many fields
 )
 
 ROW_SCHEMA = pa.schema(
@@ -256,6 +260,10 @@ class SpatialItem:
         question = (self.question or "").strip()
         if not question:
             raise RowRejected("empty_question", "question is empty")
+        if isinstance(self.choices, str | bytes):  # a string is not a list of options ("LR" is not L and R)
+            raise RowRejected(
+                "bad_field", f"choices must be a list of option texts, got the string {self.choices!r:.80}"
+            )
         choices = [str(c).strip() for c in (self.choices or [])]
         if not choices or any(not c for c in choices):
             raise RowRejected("empty_choices", f"choices missing or containing an empty option: {self.choices!r}")

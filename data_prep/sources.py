@@ -1,61 +1,38 @@
-"""Reading a builder's source: a local copy (table files, a folder of them, a ``save_to_disk`` folder) or a Hugging Face id.
+"""Where a builder's records come from: a local copy (table files, a folder of them, a ``save_to_disk`` folder)
+or a Hugging Face dataset.
 
+Which one ``--source`` names (nothing reaches the network by accident):
+
+1. ``hf:OWNER/NAME`` (or ``hf:NAME``) is always a Hugging Face id;
+2. a path that exists locally is that local copy;
+3. ``OWNER/NAME`` — two plain name parts, not ending in a table suffix (``.jsonl`` ...), and with no local
+   folder ``OWNER`` — is a Hugging Face id;
+4. anything else is a missing local path: a :class:`~data_prep.readers.SourceError`.
+
+Files are read by :mod:`data_prep.readers` (its rule for unreadable records and files applies).
 :func:`load_source` gives the records of one split; :func:`records` adds a builder's known annotation file
 names and the directory relative image paths start from.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import itertools
-import json
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
+from data_prep.readers import TABLE_SUFFIXES, SourceError, iter_table_file
 
-_TABLE_SUFFIXES = (".parquet", ".jsonl", ".json", ".csv")
-
-
-def _iter_table_file(path: Path, field: str | None) -> Iterator[dict[str, Any]]:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        # Batches keep memory flat for large image tables.
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=64):
-            yield from batch.to_pylist()
-    elif suffix == ".jsonl":
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise ValueError(f"{path}:{lineno}: not a JSON line: {exc}") from exc
-    elif suffix == ".json":
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-        if field is not None:
-            data = data[field]
-        if isinstance(data, Mapping):
-            # {id: record} layouts: keep the key as "_key" so builders can use it as source id.
-            data = [{"_key": key, **value} for key, value in data.items()]
-        if not isinstance(data, list):
-            raise ValueError(f"{path}: expected a JSON list of records (or pass field=...)")
-        yield from data
-    elif suffix == ".csv":
-        with open(path, encoding="utf-8", newline="") as fh:
-            yield from csv.DictReader(fh)
-    else:
-        raise ValueError(f"{path}: unsupported table format {suffix!r} (expected one of {_TABLE_SUFFIXES})")
+HF_PREFIX = "hf:"
+_HF_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 
 
 def _split_files(directory: Path, split: str | None) -> list[Path]:
     """Table files of ``split`` in ``directory``: ``<split>/*``, ``<split>*.<ext>`` or ``data/<split>-*``."""
-    tables = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in _TABLE_SUFFIXES)
+    tables = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES)
     if split is None:
         return tables
     chosen = [
@@ -78,15 +55,35 @@ class Source:
         return self._factory()
 
 
+def hf_id_of(source: str | os.PathLike) -> str | None:
+    """The Hugging Face id ``source`` names under the rule in the module docstring, else ``None`` (a local path)."""
+    text = str(source)
+    if text.startswith(HF_PREFIX):
+        hf_id = text[len(HF_PREFIX) :]
+        if not re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?", hf_id):
+            raise SourceError(f"--source {text!r}: not a Hugging Face id (expected hf:OWNER/NAME)")
+        return hf_id
+    if Path(text).expanduser().exists():
+        return None
+    owner = text.split("/", 1)[0]
+    if _HF_ID.fullmatch(text) and not text.lower().endswith(TABLE_SUFFIXES) and not Path(owner).exists():
+        return text
+    raise SourceError(
+        f"--source {text!r}: no such file or directory (expected a local copy; a Hugging Face dataset is named "
+        f"hf:OWNER/NAME, or OWNER/NAME when no local folder {owner!r} exists)"
+    )
+
+
 def _hf_records(hf_id: str, split: str | None, name: str | None) -> Iterator[dict[str, Any]]:
     import datasets
 
     try:
         ds = datasets.load_dataset(hf_id, name, split=split, streaming=True)
     except Exception as exc:  # datasets raises many types for network / hub failures
-        raise RuntimeError(
-            f"cannot load Hugging Face dataset {hf_id!r} (split {split!r}): {type(exc).__name__}: {exc}. "
-            f"(No local path {hf_id!r} exists either.) Without network access, pass --source DIR with a local copy."
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        raise SourceError(
+            f"hf:{hf_id}: cannot load the Hugging Face dataset (split {split!r}: {type(exc).__name__}: {reason}); "
+            "without network access, pass --source DIR with a local copy"
         ) from exc
     # Keep the source's own encoded bytes (usually JPEG) instead of decoding and re-encoding to PNG.
     yield from ds.decode(False)
@@ -95,42 +92,44 @@ def _hf_records(hf_id: str, split: str | None, name: str | None) -> Iterator[dic
 def load_source(
     source: str | os.PathLike | None, split: str | None, default_hf_id: str | None = None, name: str | None = None
 ) -> Source:
-    """Records from a local copy or a Hugging Face dataset.
+    """Records from a local copy or a Hugging Face dataset (``default_hf_id`` when ``source`` is ``None``).
 
-    ``source`` may be a table file (parquet, jsonl, json, csv), a directory of them (the files of
-    ``split`` are chosen by folder or file-name prefix, e.g. ``test/*.parquet``, ``test.jsonl``,
-    ``data/test-00000-of-00001.parquet``; a lone file is used whatever its name), a ``save_to_disk``
-    folder, or a Hugging Face id (default ``default_hf_id``), streamed through ``datasets``.
+    A local copy is a table file (parquet, jsonl, json, csv), a directory of them (the files of ``split``
+    are chosen by folder or file-name prefix, e.g. ``test/*.parquet``, ``test.jsonl``,
+    ``data/test-00000-of-00001.parquet``; a lone file is used whatever its name) or a ``save_to_disk``
+    folder; a Hugging Face dataset is streamed through ``datasets``.
     """
     source = source if source is not None else default_hf_id
     if source is None:
-        raise ValueError("no --source given and the builder has no default Hugging Face id")
-    path = Path(source)
+        raise SourceError("no --source given and the builder has no default Hugging Face id")
+    hf_id = hf_id_of(source)
+    if hf_id is not None:
+        return Source(f"{HF_PREFIX}{hf_id}", None, lambda: _hf_records(hf_id, split, name))
+    path = Path(source).expanduser()
     if path.is_file():
-        return Source(str(path), path.parent, lambda: _iter_table_file(path, None))
-    if path.is_dir():
-        if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
-            return Source(str(path), path, lambda: _iter_saved(path, split))
-        files = _split_files(path, split)
-        if not files:
-            raise FileNotFoundError(f"no table files for split {split!r} under {path} (looked for {_TABLE_SUFFIXES})")
-        return Source(
-            f"{path} ({len(files)} files)",
-            path,
-            lambda: itertools.chain.from_iterable(_iter_table_file(f, None) for f in files),
+        return Source(str(path), path.parent, lambda: iter_table_file(path))
+    if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
+        return Source(str(path), path, lambda: _iter_saved(path, split))
+    files = _split_files(path, split)
+    if not files:
+        raise SourceError(
+            f"{path}: no table files for split {split!r} (expected {', '.join(TABLE_SUFFIXES)} files named by split)"
         )
-    if os.sep in str(source) and not re.match(r"^[\w.-]+/[\w.-]+$", str(source)):
-        raise FileNotFoundError(f"source {source!r} is neither an existing path nor a Hugging Face id")
-    return Source(f"hf:{source}", None, lambda: _hf_records(str(source), split, name))
+    return Source(
+        f"{path} ({len(files)} files)", path, lambda: itertools.chain.from_iterable(iter_table_file(f) for f in files)
+    )
 
 
 def _iter_saved(path: Path, split: str | None) -> Iterator[dict[str, Any]]:
     import datasets
 
-    ds = datasets.load_from_disk(str(path))
+    try:
+        ds = datasets.load_from_disk(str(path))
+    except Exception as exc:  # datasets raises several types for a damaged folder
+        raise SourceError(f"{path}: not a readable save_to_disk folder ({type(exc).__name__}: {exc})") from exc
     if isinstance(ds, datasets.DatasetDict):
         if split not in ds:
-            raise KeyError(f"{path}: split {split!r} not in {list(ds)}")
+            raise SourceError(f"{path}: split {split!r} not in the saved dataset (it has {list(ds)})")
         ds = ds[split]
     yield from ds.to_iterable_dataset().decode(False)
 
@@ -191,11 +190,11 @@ def records(
     For a local directory the first existing ``annotation_names`` entry (formatted with ``split``)
     is read and relative image paths start at that directory; without a match the directory goes
     through :func:`load_source` (``<split>.jsonl``, ``<split>/*.parquet``, ``data/<split>-*``,
-    ``save_to_disk`` folders). A file path is read as it is; anything else is a Hugging Face id.
+    ``save_to_disk`` folders). A file path is read as it is; a Hugging Face id as :func:`load_source` decides.
     """
     src = source if source is not None else default_hf_id
     if src is None:
-        raise ValueError("no --source given and the builder has no default Hugging Face id")
+        raise SourceError("no --source given and the builder has no default Hugging Face id")
     path = Path(src)
     if path.is_dir() and annotation_names:
         names = [n.format(split=split or "") for n in annotation_names]

@@ -27,6 +27,7 @@ from data_prep.schema import (
     option_letters,
     validate_row,
 )
+from data_prep.readers import SourceError
 from data_prep.sources import load_source
 from data_prep.writer import RowWriter, TooManyRejects
 
@@ -313,9 +314,9 @@ def test_load_source_reads_local_tables_and_picks_the_split(tmp_path):
     assert source.root == tmp_path / "data"
     assert [r["id"] for r in load_source(tmp_path / "extra.jsonl", None)] == ["j1", "j2"]
     assert [r["_key"] for r in load_source(tmp_path / "ann.json", None)] == ["k1", "k2"]
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(SourceError, match="no table files for split 'validation'"):
         load_source(tmp_path / "data", "validation")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(SourceError, match="no such file or directory"):
         load_source(str(tmp_path / "nope" / "deeper"), "train")
 
 
@@ -359,5 +360,5 @@ def test_a_builder_process_exits_non_zero_on_too_many_rejects(tmp_path):
 
 def test_load_source_without_network_names_the_way_out():
     source = load_source(None, "train", default_hf_id="nonexistent-org/nonexistent-dataset")
-    with pytest.raises(RuntimeError, match="--source DIR"):
+    with pytest.raises(SourceError, match="--source DIR"):
         next(iter(source))
