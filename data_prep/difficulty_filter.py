@@ -19,7 +19,6 @@ reason in ``<out>.skipped.jsonl``. Kept rows keep their ``extra_info.index`` and
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import math
@@ -187,7 +186,8 @@ def difficulty_filter(
     skipped_path = out.with_name(out.name + ".skipped.jsonl")
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(skipped_path, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(dataclasses.asdict(entry)) + "\n" for entry in malformed)
+        for entry in malformed:  # the layout of a rejects file: where, why, the specifics
+            fh.write(json.dumps({"source_id": entry.where, "reason": entry.reason, "detail": entry.detail}) + "\n")
     report["skipped_path"] = str(skipped_path)
     with RowWriter(out, max_reject_share=max_reject_share) as writer:
         for n, row in enumerate(iter_parquet(data)):

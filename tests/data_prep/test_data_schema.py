@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from data_prep.cli import builder_cli
+from data_prep.readers import SourceError
 from data_prep.schema import (
     IMAGE_PLACEHOLDER,
     OUTPUT_INSTRUCTION,
@@ -27,7 +28,6 @@ from data_prep.schema import (
     option_letters,
     validate_row,
 )
-from data_prep.readers import SourceError
 from data_prep.sources import load_source
 from data_prep.writer import RowWriter, TooManyRejects
 
