@@ -16,6 +16,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from data_prep import cvbench, difficulty_filter, mix, mmvp, omnispatial, rel3d, sat, spatialsense, synthetic
 from data_prep.readers import SourceError, collecting_unreadable, iter_table_file
@@ -574,3 +576,26 @@ def test_a_real_process_exits_with_one_line_and_no_traceback(tmp_path, module, a
     )
     assert proc.returncode == rc, proc.stderr
     assert "Traceback" not in proc.stderr and fragment in proc.stderr
+
+
+# --------------------------------------------------------------------------- the JSON scanner agrees with json
+
+
+_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
+_records = st.dictionaries(st.text(max_size=6), _values, max_size=4)
+
+
+@given(records=st.lists(_records, max_size=6), keyed=st.booleans(), indent=st.sampled_from([None, 0, 2]))
+def test_the_json_document_reader_yields_exactly_what_json_loads_reads(tmp_path_factory, records, keyed, indent):
+    path = tmp_path_factory.mktemp("scan") / "doc.json"
+    document = {f"k{i}": rec for i, rec in enumerate(records)} if keyed else records
+    path.write_text(json.dumps(document, indent=indent), encoding="utf-8")
+    expected = [{"_key": f"k{i}", **rec} for i, rec in enumerate(records)] if keyed else records
+    with collecting_unreadable() as log:
+        assert list(iter_table_file(path)) == expected
+        assert log.take() == []
