@@ -2,17 +2,14 @@
 
 A builder only maps its raw records into :class:`SpatialItem`; :meth:`SpatialItem.to_row` turns one into a
 row of :data:`ROW_SCHEMA` and :func:`validate_row` checks it, so every parquet file has the same columns and
-types and any mix of them concatenates. Writing is :mod:`data_prep.writer`, reading sources
-:mod:`data_prep.sources`, the command line :mod:`data_prep.cli`.
-
-A builder module is then::
+types and any mix of them concatenates. The rest of ``data_prep``: :mod:`~data_prep.writer` (streaming
+writer, rejects, token budget), :mod:`~data_prep.readers` and :mod:`~data_prep.sources` (reading user files,
+choosing local or Hugging Face), :mod:`~data_prep.mapping` (helpers for mapping records),
+:mod:`~data_prep.cli` (the shared command line). A builder module is then::
 
     def build(args):
-        for rec in load_source(args.source, args.split, default_hf_id="org/name"):
-            try:
-                yield SpatialItem(data_source="name", question=rec["q"], ...), str(rec["id"])
-            except Exception as exc:  # a malformed source record becomes a counted reject
-                yield exc, str(rec.get("id", ""))
+        rows = records(args.source, args.split, default_hf_id="org/name")
+        return guarded(rows, lambda rec, sid: SpatialItem("name", rec["q"], ...), lambda n, rec: str(rec["id"]))
 
     def main(argv=None) -> int:
         return builder_cli(__doc__, build, argv, default_source="org/name")
