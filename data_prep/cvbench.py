@@ -43,8 +43,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from data_prep._sources import ItemStream, guarded, log_skips, resolve_image
-from data_prep.schema import RowRejected, SpatialItem, builder_cli, load_source
+from data_prep.cli import builder_cli
+from data_prep.mapping import ItemStream, guarded, log_skips, text_list
+from data_prep.schema import RowRejected, SpatialItem
+from data_prep.sources import load_source, resolve_image
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ def to_item(raw: Mapping[str, Any], source_id: str, split: str, root: Path | Non
     return SpatialItem(
         data_source=f"cvbench_{kind.lower()}",
         question=str(raw["question"]),
-        choices=[str(c) for c in raw["choices"]],
+        choices=text_list(raw["choices"], "choices"),
         answer=str(raw["answer"]),
         images=[image],
         split=split,

@@ -11,8 +11,9 @@ its rollouts, ``acc̄ = Σ_r acc_r / R``. Items are joined on ``(data_source, ex
 Kept: every item with ``0 < acc̄ < 1``, plus ``round(keep_share · n_rest)`` items drawn with the seed
 from the rest (``acc̄ ∈ {0, 1}``). Items with no rollout are counted and reported; they take no part
 in the accuracy statistics and are handled by ``--missing``: ``rest`` (default: drawn at the same share
-as the rest), ``keep`` or ``drop``. Rollout lines that are not JSON, lack a key, or name an item not in
-``--data`` are counted and skipped. Kept rows keep their ``extra_info.index`` and are validated again.
+as the rest), ``keep`` or ``drop``. Rollout lines naming an item not in ``--data`` are counted and skipped;
+malformed lines (see :func:`score_generations`) are counted, skipped and listed as ``file:line`` with the
+reason in ``<out>.skipped.jsonl``. Kept rows keep their ``extra_info.index`` and are validated again.
 """
 
 from __future__ import annotations
@@ -27,9 +28,18 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
-from data_prep.schema import RowWriter, TooManyRejects
+from data_prep.cli import run_tool, same_file, setup_logging, share
+from data_prep.readers import (
+    SourceError,
+    Unreadable,
+    collecting_unreadable,
+    iter_jsonl,
+    iter_parquet,
+    note_unreadable,
+    row_file,
+)
+from data_prep.schema import RowRejected
+from data_prep.writer import RowWriter
 from reward_fns import accuracy_reward
 
 logger = logging.getLogger(__name__)
@@ -38,44 +48,76 @@ Key = tuple[str, int]
 MISSING_POLICIES = ("rest", "keep", "drop")
 
 
+def _row_key(row: dict[str, Any]) -> Key | None:
+    """``(data_source, extra_info.index)`` of a data row, or ``None`` when the row has no usable key."""
+    extra = row.get("extra_info")
+    source = row.get("data_source")
+    index = extra.get("index") if isinstance(extra, dict) else None
+    if not isinstance(source, str) or not source or isinstance(index, bool) or not isinstance(index, int):
+        return None
+    return source, index
+
+
 def _item_answers(data: Path) -> dict[Key, tuple[str, list[str]]]:
-    """``(data_source, index) -> (ground truth, choices)`` without reading the image column."""
+    """``(data_source, index) -> (ground truth, choices)`` without reading the image column.
+
+    Rows without a usable key or ground truth are left out here; they are rejected when the output is written.
+    """
     answers: dict[Key, tuple[str, list[str]]] = {}
-    parquet = pq.ParquetFile(data)
-    for batch in parquet.iter_batches(batch_size=1024, columns=["data_source", "reward_model", "extra_info"]):
-        for row in batch.to_pylist():
-            key = (row["data_source"], int(row["extra_info"]["index"]))
-            if key in answers:
-                raise ValueError(f"{data}: duplicate item {key} (data_source, extra_info.index)")
-            answers[key] = (row["reward_model"]["ground_truth"], list(row["extra_info"]["choices"] or []))
+    row_file(data)
+    for row in iter_parquet(data, columns=["data_source", "reward_model", "extra_info"], batch_size=1024):
+        key = _row_key(row)
+        reward = row.get("reward_model")
+        if key is None or not isinstance(reward, dict):
+            continue
+        if key in answers:
+            raise SourceError(f"{data}: duplicate item {key} (expected unique (data_source, extra_info.index))")
+        answers[key] = (str(reward.get("ground_truth")), list(row["extra_info"].get("choices") or []))
+    if not answers:
+        raise SourceError(f"{data}: no rows with a (data_source, extra_info.index) key (expected a built parquet file)")
     return answers
+
+
+def _rollout(record: dict[str, Any]) -> tuple[Key, str]:
+    """``(key, response)`` of one rollout line; ``ValueError`` naming the field that is wrong."""
+    source, index, response = record.get("data_source"), record.get("index"), record.get("response")
+    if not isinstance(source, str):
+        raise ValueError(f"data_source must be a string, got {source!r:.60}")
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise ValueError(f"index must be an integer, got {index!r:.60}")
+    if not isinstance(response, str):
+        raise ValueError(f"response must be a string, got {type(response).__name__}")
+    return (source, index), response
 
 
 def score_generations(
     generations: Path, answers: dict[Key, tuple[str, list[str]]]
-) -> tuple[dict[Key, list[float]], Counter[str]]:
-    """Accuracy of every rollout per item, and counts of skipped lines by reason."""
+) -> tuple[dict[Key, list[float]], Counter[str], list[Unreadable]]:
+    """Accuracy of every rollout per item, counts of skipped lines by reason, and the malformed lines.
+
+    A line is malformed when it is not UTF-8, not a JSON object, or lacks a string ``data_source``, an
+    integer ``index`` (``3.7``, ``true`` and ``"3"`` are not) or a string ``response``.
+    """
     scores: dict[Key, list[float]] = {}
     skipped: Counter[str] = Counter()
-    with open(generations, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
+    with collecting_unreadable() as read_log:
+        for lineno, record in iter_jsonl(generations):
             try:
-                record = json.loads(line)
-                key = (str(record["data_source"]), int(record["index"]))
-                response = record["response"]
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                skipped["malformed"] += 1
-                if skipped["malformed"] <= 5:
-                    logger.warning("%s:%d: skipped malformed rollout line (%s)", generations, lineno, exc)
+                key, response = _rollout(record)
+            except ValueError as exc:
+                note_unreadable(f"{generations}:{lineno}", "bad_field", str(exc))
                 continue
             if key not in answers:
                 skipped["unknown_item"] += 1
                 continue
             ground_truth, choices = answers[key]
-            scores.setdefault(key, []).append(accuracy_reward(str(response), ground_truth, choices or None))
-    return scores, skipped
+            scores.setdefault(key, []).append(accuracy_reward(response, ground_truth, choices or None))
+    malformed = read_log.take()
+    if malformed:
+        skipped["malformed"] = len(malformed)
+        for entry in malformed[:5]:
+            logger.warning("%s: skipped malformed rollout line (%s: %s)", entry.where, entry.reason, entry.detail)
+    return scores, skipped, malformed
 
 
 def select(
@@ -117,32 +159,46 @@ def difficulty_filter(
     keep_share: float = 0.1,
     seed: int = 0,
     missing: str = "rest",
+    max_reject_share: float = 0.0,
 ) -> dict[str, Any]:
     """Write the kept rows of ``data`` to ``out``; returns the report (counts, skipped lines, writer summary)."""
     if not 0.0 <= keep_share <= 1.0:
         raise ValueError(f"--keep-share must be in [0, 1], got {keep_share}")
     if missing not in MISSING_POLICIES:
         raise ValueError(f"--missing must be one of {MISSING_POLICIES}, got {missing!r}")
-    data, generations = Path(data), Path(generations)
-    for path in (data, generations):
+    if not 0.0 <= max_reject_share <= 1.0:
+        raise ValueError(f"--max-reject-share must be in [0, 1], got {max_reject_share}")
+    data, generations, out = Path(data), Path(generations), Path(out)
+    for flag, path in (("--data", data), ("--generations", generations)):
         if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist")
+            raise SourceError(f"{path}: no such file (expected the {flag} file)")
+        if same_file(out, path):
+            raise ValueError(f"--out {out} is also the {flag} file; choose another output path")
     answers = _item_answers(data)
-    scores, skipped = score_generations(generations, answers)
+    scores, skipped, malformed = score_generations(generations, answers)
     if not scores:
-        raise ValueError(
-            f"no rollout in {generations} matches an item of {data} on (data_source, index); skipped {dict(skipped)}"
+        raise SourceError(
+            f"{generations}: no rollout matches an item of {data} on (data_source, index); skipped {dict(skipped)}"
         )
     keys = list(answers)
     kept, report = select(keys, scores, keep_share, seed, missing)
     report["skipped_lines"] = dict(skipped)
-    with RowWriter(out, max_reject_share=0.0) as writer:
-        for batch in pq.ParquetFile(data).iter_batches(batch_size=64):
-            for row in batch.to_pylist():
-                key = (row["data_source"], int(row["extra_info"]["index"]))
-                if key in kept:
-                    writer.add(row, f"{key[0]}:{key[1]}", keep_index=True)
+    skipped_path = out.with_name(out.name + ".skipped.jsonl")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(skipped_path, "w", encoding="utf-8") as fh:
+        for entry in malformed:  # the layout of a rejects file: where, why, the specifics
+            fh.write(json.dumps({"source_id": entry.where, "reason": entry.reason, "detail": entry.detail}) + "\n")
+    report["skipped_path"] = str(skipped_path)
+    with RowWriter(out, max_reject_share=max_reject_share) as writer:
+        for n, row in enumerate(iter_parquet(data)):
+            key = _row_key(row)
+            if key is None:
+                writer.add(RowRejected("bad_row", "no (data_source, extra_info.index) key"), f"{data}:row {n}")
+            elif key in kept:
+                writer.add(row, f"{key[0]}:{key[1]}", keep_index=True)
         report["writer"] = writer.summary().to_dict()
+    if report["without_rollouts"]:
+        logger.warning("%d items had no rollouts (--missing %s)", report["without_rollouts"], missing)
     return report
 
 
@@ -151,23 +207,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="built parquet file")
     parser.add_argument("--generations", required=True, help="rollouts JSONL: {index, data_source, response}")
     parser.add_argument("--out", required=True, help="filtered parquet file")
-    parser.add_argument("--keep-share", type=float, default=0.1, help="share of the all-right/all-wrong items kept")
+    parser.add_argument("--keep-share", type=share, default=0.1, help="share of the all-right/all-wrong items kept")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--missing", choices=MISSING_POLICIES, default="rest", help="items without rollouts")
+    parser.add_argument(
+        "--max-reject-share", type=share, default=0.0, help="data rows are built rows: any invalid row fails by default"
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        report = difficulty_filter(args.data, args.generations, args.out, args.keep_share, args.seed, args.missing)
-    except TooManyRejects as exc:
-        logger.error("%s", exc)
-        return 1
-    except (ValueError, FileNotFoundError) as exc:
-        logger.error("%s", exc)
-        return 2
-    logger.info("summary: %s", json.dumps(report))
-    if report["without_rollouts"]:
-        logger.warning("%d items had no rollouts (--missing %s)", report["without_rollouts"], args.missing)
-    return 0
+    setup_logging()
+    return run_tool(
+        lambda: difficulty_filter(
+            args.data, args.generations, args.out, args.keep_share, args.seed, args.missing, args.max_reject_share
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ holds a batch per input, never the whole mix.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import random
@@ -31,9 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
-from data_prep.schema import RowWriter, TooManyRejects
+from data_prep.cli import count, run_tool, same_file, setup_logging, share
+from data_prep.readers import SourceError, iter_batches, row_file
+from data_prep.schema import RowRejected
+from data_prep.writer import RowWriter, TooManyRejects
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +58,20 @@ def parse_input(spec: str) -> MixInput:
     return MixInput(Path(path), value)
 
 
+def _shares(weights: list[float]) -> list[float]:
+    """Weights scaled by their maximum, so that any finite positive weights (even ``1e308``) sum without overflow."""
+    top = max(weights)
+    shares = [w / top for w in weights]
+    if any(s == 0.0 for s in shares):
+        raise ValueError(f"--inputs weights {weights} differ too much (a weight underflows to 0 beside the largest)")
+    return shares
+
+
 def largest_remainder(total: int, weights: list[float]) -> list[int]:
     """Integers ``n_i`` with ``Σ n_i = total`` and ``|n_i − total·w_i/Σw| < 1`` (Hamilton's method)."""
-    norm = sum(weights)
-    exact = [total * w / norm for w in weights]
+    shares = _shares(weights)
+    norm = sum(shares)
+    exact = [total * s / norm for s in shares]
     counts = [math.floor(x) for x in exact]
     by_remainder = sorted(range(len(weights)), key=lambda i: (exact[i] - counts[i], -i), reverse=True)
     for i in by_remainder[: total - sum(counts)]:
@@ -71,10 +81,10 @@ def largest_remainder(total: int, weights: list[float]) -> list[int]:
 
 def plan_counts(lengths: list[int], weights: list[float], num: int | None, allow_repeat: bool) -> list[int]:
     """Rows to take from each source (see the module docstring)."""
-    norm = sum(weights)
-    shares = [w / norm for w in weights]
+    shares = _shares(weights)
+    norm = sum(shares)
     if num is None:
-        num = min(math.floor(length / share) for length, share in zip(lengths, shares, strict=True))
+        num = min(math.floor(length * norm / share) for length, share in zip(lengths, shares, strict=True))
     counts = largest_remainder(num, weights)
     if not allow_repeat:
         for i, (count, length) in enumerate(zip(counts, lengths, strict=True)):
@@ -97,7 +107,7 @@ def draw_rows(rng: random.Random, length: int, count: int) -> list[int]:
 def _rows(path: Path, wanted: list[int]) -> Iterator[dict[str, Any]]:
     """Rows of ``path`` at the sorted positions ``wanted`` (repeats allowed), read once in batches."""
     position, k = 0, 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=64):
+    for batch in iter_batches(path):
         end = position + batch.num_rows
         if k < len(wanted) and wanted[k] < end:
             rows = batch.to_pylist()
@@ -107,6 +117,34 @@ def _rows(path: Path, wanted: list[int]) -> Iterator[dict[str, Any]]:
         position = end
         if k == len(wanted):
             return
+
+
+def _check_arguments(
+    inputs: list[MixInput],
+    out_train: Path,
+    out_val: Path | None,
+    val_share: float,
+    num: int | None,
+    max_reject_share: float,
+) -> None:
+    """Every argument problem, found before any file is read or written."""
+    if not inputs:
+        raise ValueError("--inputs: give at least one parquet file")
+    if not 0.0 <= val_share < 1.0:
+        raise ValueError(f"--val-share must be in [0, 1), got {val_share}")
+    if val_share > 0 and out_val is None:
+        raise ValueError("--val-share > 0 needs --out-val")
+    if num is not None and num < 1:
+        raise ValueError(f"--num must be a whole number >= 1, got {num}")
+    if not 0.0 <= max_reject_share <= 1.0:
+        raise ValueError(f"--max-reject-share must be in [0, 1], got {max_reject_share}")
+    outputs = [("--out-train", out_train)] + ([("--out-val", out_val)] if out_val is not None else [])
+    if out_val is not None and same_file(out_train, out_val):
+        raise ValueError(f"--out-train and --out-val are the same file {out_train}; give two paths")
+    for flag, out in outputs:
+        for item in inputs:
+            if same_file(out, item.path):
+                raise ValueError(f"{flag} {out} is also an input; choose another output path")
 
 
 def mix(
@@ -119,16 +157,21 @@ def mix(
     allow_repeat: bool = False,
     max_reject_share: float = 0.0,
 ) -> dict[str, Any]:
-    """Write the mix; returns a summary (rows per source and split, writer summaries)."""
-    if not 0.0 <= val_share < 1.0:
-        raise ValueError(f"--val-share must be in [0, 1), got {val_share}")
-    if val_share > 0 and out_val is None:
-        raise ValueError("--val-share > 0 needs --out-val")
+    """Write the mix; returns a summary (rows per source and split, writer summaries).
+
+    Argument problems, missing or unreadable inputs, inputs without the row schema and empty inputs are
+    ``ValueError`` / :class:`~data_prep.readers.SourceError` raised before any output is written.
+    """
+    out_train = Path(out_train)
+    out_val = Path(out_val) if out_val is not None else None
+    _check_arguments(inputs, out_train, out_val, val_share, num, max_reject_share)
+    lengths = []
     for item in inputs:
-        if not item.path.is_file():
-            raise FileNotFoundError(f"input {item.path} does not exist")
+        rows = row_file(item.path).metadata.num_rows
+        if rows == 0:
+            raise SourceError(f"{item.path}: no rows (expected a built parquet file with at least one row)")
+        lengths.append(rows)
     rng = random.Random(f"fgrpo-mix:{seed}")
-    lengths = [pq.ParquetFile(item.path).metadata.num_rows for item in inputs]
     counts = plan_counts(lengths, [item.weight for item in inputs], num, allow_repeat)
     val_counts = (
         largest_remainder(round(val_share * sum(counts)), counts)
@@ -150,9 +193,13 @@ def mix(
             row = next(streams[source])
             is_val = taken[source] in val_positions[source]
             taken[source] += 1
-            row["extra_info"] = {**row["extra_info"], "split": "val" if is_val else "train"}
             writer = val if is_val else train
-            writer.add(row, f"{inputs[source].path.name}:{row['extra_info'].get('index')}")
+            extra = row.get("extra_info")
+            if not isinstance(extra, dict):  # a null struct in a file with the right columns
+                writer.add(RowRejected("bad_row", "extra_info is null"), f"{inputs[source].path.name}:row")
+                continue
+            row["extra_info"] = {**extra, "split": "val" if is_val else "train"}
+            writer.add(row, f"{inputs[source].path.name}:{extra.get('index')}")
     except BaseException:
         train.abort()
         if val is not None:
@@ -185,18 +232,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-train", required=True)
     parser.add_argument("--out-val", default=None)
     parser.add_argument("--val-share", type=float, default=0.0)
-    parser.add_argument("--num", type=int, default=None, help="total rows (train + val); default: all a mix allows")
+    parser.add_argument(
+        "--num", type=count(1), default=None, help="total rows (train + val); default: all a mix allows"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--allow-repeat", action="store_true", help="repeat rows of inputs shorter than their share")
     parser.add_argument(
-        "--max-reject-share", type=float, default=0.0, help="inputs are built files: any invalid row fails by default"
+        "--max-reject-share", type=share, default=0.0, help="inputs are built files: any invalid row fails by default"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        inputs = [parse_input(spec) for spec in args.inputs]
-        summary = mix(
-            inputs,
+    setup_logging()
+    return run_tool(
+        lambda: mix(
+            [parse_input(spec) for spec in args.inputs],
             args.out_train,
             args.out_val,
             args.val_share,
@@ -205,14 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             allow_repeat=args.allow_repeat,
             max_reject_share=args.max_reject_share,
         )
-    except TooManyRejects as exc:
-        logger.error("%s", exc)
-        return 1
-    except (ValueError, FileNotFoundError) as exc:
-        logger.error("%s", exc)
-        return 2
-    logger.info("summary: %s", json.dumps(summary))
-    return 0
+    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from data_prep._sources import ItemStream, guarded, records, resolve_image, split_inline_options
-from data_prep.schema import RowRejected, SpatialItem, builder_cli
+from data_prep.cli import builder_cli
+from data_prep.mapping import ItemStream, guarded, split_inline_options
+from data_prep.schema import RowRejected, SpatialItem
+from data_prep.sources import records, resolve_image
 
 
 def to_item(raw: Mapping[str, Any], source_id: str, root: Path | None) -> SpatialItem:

@@ -27,8 +27,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from data_prep._sources import ItemStream, find_annotation, guarded, log_skips, resolve_image
-from data_prep.schema import RowRejected, SpatialItem, builder_cli, load_source
+from data_prep.cli import builder_cli
+from data_prep.mapping import ItemStream, guarded, log_skips, text_list
+from data_prep.schema import RowRejected, SpatialItem
+from data_prep.sources import find_annotation, load_source, resolve_image
 
 
 def to_item(raw: Mapping[str, Any], source_id: str, root: Path) -> SpatialItem:
@@ -42,7 +44,7 @@ def to_item(raw: Mapping[str, Any], source_id: str, root: Path) -> SpatialItem:
     return SpatialItem(
         data_source="omnispatial",
         question=str(raw["question"]),
-        choices=[str(o) for o in raw["options"]],
+        choices=text_list(raw["options"], "options"),
         answer=answer,
         images=[resolve_image(root, [f"{task}/{stem}.png", f"{task}/{stem}.jpg"])],
         split="test",

@@ -11,7 +11,7 @@ else."; the answer is then a letter. The others are free-form ("Please answer di
 word or number.").
 
 Multiple-choice questions keep their options in order. Free-form answers get choices by the shared rule
-(``data_prep._sources.freeform_choices``): ``yes``/``no`` -> ``["yes", "no"]``; a whole number ``n`` ->
+(``data_prep.mapping.freeform_choices``): ``yes``/``no`` -> ``["yes", "no"]``; a whole number ``n`` ->
 four consecutive numbers containing ``n``; other text -> ``--distractors`` other free-form answers of
 the benchmark. The answer-only instruction lines are dropped from the question (our prompt has its own).
 The free-form pool needs one extra pass over the source: with a hub id the images are streamed twice,
@@ -33,7 +33,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from data_prep._sources import (
+from data_prep.cli import builder_cli
+from data_prep.mapping import (
     AnswerPool,
     ItemStream,
     answer_pool,
@@ -41,10 +42,10 @@ from data_prep._sources import (
     guarded,
     item_rng,
     letter_index,
-    records,
     split_inline_options,
 )
-from data_prep.schema import RowRejected, SpatialItem, builder_cli
+from data_prep.schema import RowRejected, SpatialItem
+from data_prep.sources import records
 
 HF_ID = "xai-org/RealworldQA"
 POOL_GROUP = "realworldqa"

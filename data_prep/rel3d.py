@@ -30,13 +30,15 @@ Boxes: the source stores ``{"top", "left", "height", "width"}`` in pixels of the
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from data_prep._sources import YES_NO, ItemStream, guarded, relation_question, resolve_image, to_xyxy
-from data_prep.schema import RowRejected, SpatialItem, builder_cli
+from data_prep.cli import builder_cli
+from data_prep.mapping import YES_NO, ItemStream, guarded, relation_question, to_xyxy
+from data_prep.readers import SourceError, read_json
+from data_prep.schema import RowRejected, SpatialItem
+from data_prep.sources import resolve_image
 
 DEFAULT_SPLIT_FILE = "c_0.9_c_0.1"
 
@@ -73,11 +75,10 @@ def build(args: argparse.Namespace) -> ItemStream:
         raise SystemExit(f"Rel3D: none of {[str(p) for p in candidates[:2]]} exists")
     if root.is_file():
         root = path.parent.parent if path.parent.name == "data" else path.parent
-    with open(path, encoding="utf-8") as fh:
-        data = json.load(fh)
-    if args.split not in data:
-        splits = sorted(k for k in data if k in ("train", "valid", "test"))
-        raise SystemExit(f"Rel3D: split {args.split!r} not in {path} (it has {splits})")
+    data = read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get(args.split), list):
+        splits = sorted(k for k in data if k in ("train", "valid", "test")) if isinstance(data, dict) else []
+        raise SourceError(f"{path}: expected an object with a list of records under {args.split!r} (it has {splits})")
     return guarded(
         data[args.split],
         lambda raw, sid: to_item(raw, sid, args.split, root),

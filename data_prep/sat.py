@@ -25,8 +25,10 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from data_prep._sources import ItemStream, guarded, item_rng, normalize_text, records, shuffle_choices
-from data_prep.schema import RowRejected, SpatialItem, builder_cli
+from data_prep.cli import builder_cli
+from data_prep.mapping import ItemStream, guarded, item_rng, normalize_text, shuffle_choices, text_list
+from data_prep.schema import RowRejected, SpatialItem
+from data_prep.sources import records
 
 HF_ID = "array/SAT"
 ANNOTATIONS = ("SAT_{split}.parquet", "{split}.parquet")
@@ -47,7 +49,7 @@ def to_item(
     raw: Mapping[str, Any], source_id: str, split: str, seed: int, data_source: str = "sat", shuffle: bool = True
 ) -> SpatialItem:
     """One SAT record -> one item (choices shuffled when ``shuffle``)."""
-    answers = [str(a) for a in raw["answers"]]
+    answers = text_list(raw["answers"], "answers")
     idx = correct_index(answers, raw["correct_answer"])
     if shuffle:
         answers, idx = shuffle_choices(answers, idx, item_rng(seed, source_id))

@@ -31,8 +31,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from data_prep import sat
-from data_prep._sources import ItemStream, guarded, records, rotate
-from data_prep.schema import SpatialItem, builder_cli
+from data_prep.cli import builder_cli
+from data_prep.mapping import ItemStream, guarded, rotate
+from data_prep.schema import SpatialItem
+from data_prep.sources import records
 
 DATA_SOURCE = "sat_real"
 

@@ -25,21 +25,15 @@ Boxes: the source stores ``[y0, y1, x0, x1]`` in pixels (README: "A bounding box
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from data_prep._sources import (
-    YES_NO,
-    ItemStream,
-    guarded,
-    log_skips,
-    relation_question,
-    resolve_image,
-    to_xyxy,
-)
-from data_prep.schema import RowRejected, SpatialItem, builder_cli
+from data_prep.cli import builder_cli
+from data_prep.mapping import YES_NO, ItemStream, guarded, log_skips, relation_question, to_xyxy
+from data_prep.readers import iter_json_records, note_unreadable
+from data_prep.schema import RowRejected, SpatialItem
+from data_prep.sources import resolve_image
 
 ANNOTATION_FILE = "annotations.json"
 
@@ -69,14 +63,22 @@ def to_item(raw: Mapping[str, Any], source_id: str, root: Path) -> SpatialItem:
 
 
 def relations(path: Path, split: str, skipped: dict[str, int]) -> Iterator[dict[str, Any]]:
-    """Every relation of the images in ``split``, with its image's fields merged in."""
-    with open(path, encoding="utf-8") as fh:
-        images = json.load(fh)
-    for img in images:
-        if img.get("split") != split:
-            skipped["other splits"] += len(img.get("annotations") or [])
+    """Every relation of the images in ``split``, with its image's fields merged in.
+
+    An image record or relation that is not a JSON object is an unreadable record (``file:line``).
+    """
+    for line, img in iter_json_records(path):
+        annotations = img.get("annotations") or []
+        if not isinstance(annotations, list):
+            note_unreadable(f"{path}:{line}", "not_a_record", "annotations must be a list of relation objects")
             continue
-        for rel in img.get("annotations") or []:
+        if img.get("split") != split:
+            skipped["other splits"] += len(annotations)
+            continue
+        for k, rel in enumerate(annotations):
+            if not isinstance(rel, dict):
+                note_unreadable(f"{path}:{line}#{k}", "not_a_record", f"relation {k} is a {type(rel).__name__}")
+                continue
             yield {**rel, "url": img.get("url"), "width": img.get("width"), "height": img.get("height"), "split": split}
 
 

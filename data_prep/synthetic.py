@@ -35,7 +35,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from PIL import Image, ImageDraw
 
-from data_prep.schema import SpatialItem, builder_cli
+from data_prep.cli import builder_cli
+from data_prep.schema import SpatialItem
 
 DATA_SOURCE = "synthetic"
 COLORS: dict[str, tuple[int, int, int]] = {

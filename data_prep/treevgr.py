@@ -34,7 +34,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from data_prep._sources import (
+from data_prep.cli import builder_cli
+from data_prep.mapping import (
     AnswerPool,
     ItemStream,
     answer_pool,
@@ -43,12 +44,11 @@ from data_prep._sources import (
     image_size_of,
     item_rng,
     letter_index,
-    records,
-    resolve_image,
     split_inline_options,
     to_xyxy,
 )
-from data_prep.schema import RowRejected, SpatialItem, builder_cli
+from data_prep.schema import RowRejected, SpatialItem
+from data_prep.sources import records, resolve_image
 
 HF_ID = "HaochenWang/TreeVGR-RL-37K"
 PARQUET = "vstar30k_visdrone6k_x1y1x2y2.parquet"

@@ -45,7 +45,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from data_prep._sources import (
+from data_prep.cli import builder_cli
+from data_prep.mapping import (
     AnswerPool,
     ItemStream,
     answer_pool,
@@ -53,11 +54,11 @@ from data_prep._sources import (
     guarded,
     image_size_of,
     item_rng,
-    resolve_image,
     split_inline_options,
     to_xyxy,
 )
-from data_prep.schema import RowRejected, SpatialItem, builder_cli, load_source
+from data_prep.schema import RowRejected, SpatialItem
+from data_prep.sources import load_source, resolve_image
 
 HF_ID = "BytedanceDouyinContent/VGR"
 MAX_ANSWER_CHARS = 100

@@ -41,7 +41,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from data_prep._sources import (
+from data_prep.cli import builder_cli
+from data_prep.mapping import (
     AnswerPool,
     ItemStream,
     answer_pool,
@@ -50,10 +51,10 @@ from data_prep._sources import (
     image_size_of,
     item_rng,
     log_skips,
-    resolve_image,
     to_xyxy,
 )
-from data_prep.schema import RowRejected, SpatialItem, builder_cli, load_source
+from data_prep.schema import RowRejected, SpatialItem
+from data_prep.sources import load_source, resolve_image
 
 CONVERTED_FILE = "viscot_363k.json"
 IMAGE_DIR_ALIASES = {"visual7w": "v7w", "textcap": "textvqa"}

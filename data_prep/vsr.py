@@ -38,18 +38,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from data_prep._sources import (
-    TRUE_FALSE,
-    ItemStream,
-    Records,
-    find_annotation,
-    guarded,
-    item_rng,
-    log_skips,
-    records,
-    resolve_image,
-)
-from data_prep.schema import RowRejected, SpatialItem, builder_cli, load_source
+from data_prep.cli import builder_cli
+from data_prep.mapping import TRUE_FALSE, ItemStream, guarded, item_rng, log_skips
+from data_prep.schema import RowRejected, SpatialItem
+from data_prep.sources import Records, find_annotation, load_source, records, resolve_image
 
 HF_ID = "cambridgeltl/vsr_random"
 ANNOTATIONS = ("splits/{variant}/{split}.jsonl", "data/splits/{variant}/{split}.jsonl", "{split}.jsonl")

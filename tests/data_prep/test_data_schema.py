@@ -1,4 +1,5 @@
-"""data_prep.schema: prompt, image encoding, rows, validation, the streaming writer and the builder CLI."""
+"""data_prep.schema, .writer, .sources and .cli: prompt, image encoding, rows, validation, the streaming writer,
+source reading and the builder CLI."""
 
 from __future__ import annotations
 
@@ -14,21 +15,21 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from data_prep.cli import builder_cli
+from data_prep.readers import SourceError
 from data_prep.schema import (
     IMAGE_PLACEHOLDER,
     OUTPUT_INSTRUCTION,
     ROW_SCHEMA,
     RowRejected,
-    RowWriter,
     SpatialItem,
-    TooManyRejects,
     build_prompt,
-    builder_cli,
     encode_image,
-    load_source,
     option_letters,
     validate_row,
 )
+from data_prep.sources import load_source
+from data_prep.writer import RowWriter, TooManyRejects
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -313,9 +314,9 @@ def test_load_source_reads_local_tables_and_picks_the_split(tmp_path):
     assert source.root == tmp_path / "data"
     assert [r["id"] for r in load_source(tmp_path / "extra.jsonl", None)] == ["j1", "j2"]
     assert [r["_key"] for r in load_source(tmp_path / "ann.json", None)] == ["k1", "k2"]
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(SourceError, match="no table files for split 'validation'"):
         load_source(tmp_path / "data", "validation")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(SourceError, match="no such file or directory"):
         load_source(str(tmp_path / "nope" / "deeper"), "train")
 
 
@@ -342,7 +343,8 @@ def test_builder_cli_exit_code_follows_the_reject_share(tmp_path):
 def test_a_builder_process_exits_non_zero_on_too_many_rejects(tmp_path):
     code = (
         "import sys\n"
-        "from data_prep.schema import SpatialItem, builder_cli\n"
+        "from data_prep.cli import builder_cli\n"
+        "from data_prep.schema import SpatialItem\n"
         "def build(args):\n"
         "    yield SpatialItem('t', 'q?', ['a', 'b'], 'A', [b'junk']), 'bad'\n"
         "sys.exit(builder_cli('t', build, with_source=False))\n"
@@ -358,5 +360,5 @@ def test_a_builder_process_exits_non_zero_on_too_many_rejects(tmp_path):
 
 def test_load_source_without_network_names_the_way_out():
     source = load_source(None, "train", default_hf_id="nonexistent-org/nonexistent-dataset")
-    with pytest.raises(RuntimeError, match="--source DIR"):
+    with pytest.raises(SourceError, match="--source DIR"):
         next(iter(source))

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from data_prep.schema import IMAGE_PLACEHOLDER, RowWriter, SpatialItem, estimate_prompt_tokens
+from data_prep.schema import IMAGE_PLACEHOLDER, SpatialItem
+from data_prep.writer import RowWriter, estimate_prompt_tokens
 
 pytestmark = pytest.mark.slow
 MAX_PROMPT_LENGTH = 1024

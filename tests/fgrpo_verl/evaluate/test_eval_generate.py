@@ -13,7 +13,8 @@ import types
 import jinja2
 import pytest
 
-from data_prep.schema import RowWriter, SpatialItem
+from data_prep.schema import SpatialItem
+from data_prep.writer import RowWriter
 from fgrpo_verl.evaluate.generate import (
     GenerationUnavailable,
     build_request,

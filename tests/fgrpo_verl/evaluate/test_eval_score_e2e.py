@@ -24,8 +24,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from data_prep._sources import rotate
-from data_prep.schema import RowWriter, SpatialItem
+from data_prep.mapping import rotate
+from data_prep.schema import SpatialItem
+from data_prep.writer import RowWriter
 from fgrpo_verl.evaluate.__main__ import main
 from fgrpo_verl.evaluate.compare import compare_runs
 from fgrpo_verl.judges.loopback_server import LoopbackJudgeServer

@@ -1,30 +1,9 @@
-"""Helpers the dataset builders share on top of :mod:`data_prep.schema`.
+"""What several builders need to map a raw record into a :class:`~data_prep.schema.SpatialItem`.
 
-``schema`` owns the row layout, validation, writing and the command line; this module holds the
-small pieces that several source formats need before a record becomes a :class:`SpatialItem`:
-
-- ``find_annotation(root, names)`` / ``resolve_image(root, candidates)``: locate files of a raw layout.
-- ``records(source, split, default_hf_id, annotation_names)``: the annotation records of a local copy
-  (a known file name under the directory, else :func:`schema.load_source`'s split discovery) or of a
-  Hugging Face id, together with the directory that relative image paths start from.
-- ``to_xyxy(box, fmt, size)``: one box from a source frame to ``[x1, y1, x2, y2]`` in original pixels.
-  ``fmt`` names the layout and the scale: ``xyxy`` / ``xywh`` / ``yyxx`` (``[y0, y1, x0, x1]``) /
-  ``tlhw`` (``{"top", "left", "height", "width"}``), each in ``px`` (pixels), ``norm1`` (fractions of
-  the image size) or ``norm1000`` (0..1000 of the image size), e.g. ``"xywh_px"``. A box overshooting
-  the image by at most ``EDGE_TOLERANCE_PX`` (rounding in the source) is clipped to the image; anything
-  further is left for validation to reject, so a wrong frame fails loudly instead of being clamped.
-- ``split_inline_options(text)``: ``"Q? A. x B. y"`` / ``"Q\\n(A) x\\n(B) y"`` / ``"Q (a) x (b) y"`` ->
-  ``("Q?", ["x", "y"])`` or ``None``.
-- ``AnswerPool`` + ``freeform_choices(answer, ...)``: multiple choice for a free-form answer: ``yes``/``no``
-  answers get ``["yes", "no"]``; a whole number ``n`` gets four consecutive whole numbers containing
-  ``n`` (its position drawn per item); any other text gets ``k`` distractors drawn from the other
-  answers of the same dataset (and sub-source), with the correct option at a drawn position.
-- ``item_rng(seed, key)``: a ``random.Random`` that depends only on ``(seed, key)``, so every per-item
-  draw is reproducible and independent of order and ``--limit``.
-- ``rotate(choices, answer_idx, r)``: the circular-evaluation rotation ``choices[r:] + choices[:r]``.
-- ``guarded(records, to_items, source_id)``: the ``(item_or_exception, source_id)`` stream that
-  :func:`schema.builder_cli` writes; a mapping error becomes a counted reject, never a silent drop.
-- ``relation_question(subject, predicate, obj)``: the yes/no wording used for relation-triple datasets.
+Box frames (:func:`to_xyxy`), inline options (:func:`split_inline_options`), multiple choice for free-form
+answers (:func:`freeform_choices`), reproducible per-item draws (:func:`item_rng`), circular-evaluation
+rotations (:func:`rotate`) and the guarded record -> item stream (:func:`guarded`) that
+:func:`data_prep.cli.builder_cli` writes. Reading the records is :mod:`data_prep.sources`.
 """
 
 from __future__ import annotations
@@ -34,13 +13,12 @@ import logging
 import random
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from data_prep.schema import RowRejected, SpatialItem, load_source
+from data_prep.schema import RowRejected, SpatialItem
 
 logger = logging.getLogger(__name__)
 
@@ -50,78 +28,23 @@ TRUE_FALSE = ["true", "false"]
 
 ItemStream = Iterator[tuple[SpatialItem | BaseException, str]]
 
-
-# --------------------------------------------------------------------------- files
-
-
-def find_annotation(root: Path, names: Sequence[str]) -> Path | None:
-    """The first of ``names`` (relative paths, globs allowed) that exists under ``root``, else ``None``."""
-    for name in names:
-        if any(ch in name for ch in "*?["):
-            hits = sorted(root.glob(name))
-            if hits:
-                return hits[0]
-        elif (root / name).is_file():
-            return root / name
-    return None
+# --------------------------------------------------------------------------- fields
 
 
-def resolve_image(root: Path | None, candidates: Sequence[str]) -> str:
-    """The first candidate path that exists (relative ones under ``root``); else the first, as given.
+def text_list(value: Any, field: str) -> list[str]:
+    """A source field that must be a list of texts (options, answers) as ``list[str]``.
 
-    Returning the first candidate when none exists lets :func:`schema.encode_image` reject the row
-    with the path it tried (reason ``image_decode``).
+    A string (``"LR"``), a mapping or a list holding ``None``/objects is a ``bad_field`` reject, never
+    split into characters. Numbers are written as text; numpy arrays from parquet sources are lists.
     """
-    if not candidates:
-        raise ValueError("no image path candidates")
-    for cand in candidates:
-        path = Path(cand)
-        if not path.is_absolute() and root is not None:
-            path = root / path
-        if path.is_file():
-            return str(path)
-    first = Path(candidates[0])
-    return str(first if first.is_absolute() or root is None else root / first)
-
-
-@dataclass
-class Records:
-    """Annotation records of one split plus the directory relative image paths start from."""
-
-    rows: Iterable[dict[str, Any]]
-    root: Path | None
-    description: str
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(self.rows)
-
-
-def records(
-    source: str | None,
-    split: str | None,
-    default_hf_id: str | None,
-    annotation_names: Sequence[str] = (),
-) -> Records:
-    """Records of a local raw copy or of a Hugging Face dataset.
-
-    For a local directory the first existing ``annotation_names`` entry (formatted with ``split``)
-    is read and relative image paths start at that directory; without a match the directory goes
-    through :func:`schema.load_source` (``<split>.jsonl``, ``<split>/*.parquet``, ``data/<split>-*``,
-    ``save_to_disk`` folders). A file path is read as it is; anything else is a Hugging Face id.
-    """
-    src = source if source is not None else default_hf_id
-    if src is None:
-        raise ValueError("no --source given and the builder has no default Hugging Face id")
-    path = Path(src)
-    if path.is_dir() and annotation_names:
-        names = [n.format(split=split or "") for n in annotation_names]
-        found = find_annotation(path, names)
-        if found is not None:
-            loaded = load_source(str(found), None)
-            return Records(loaded, path, str(found))
-    loaded = load_source(src, split, default_hf_id)
-    root = path if path.is_dir() else (path.parent if path.is_file() else None)
-    return Records(loaded, root, loaded.description)
+    if hasattr(value, "tolist") and not isinstance(value, str | bytes):
+        value = value.tolist()
+    if not isinstance(value, list | tuple):
+        raise RowRejected("bad_field", f"{field} must be a list of texts, got {type(value).__name__} {value!r:.80}")
+    bad = [v for v in value if isinstance(v, bool) or not isinstance(v, str | int | float)]
+    if bad:
+        raise RowRejected("bad_field", f"{field} must hold texts, got {bad[0]!r:.80}")
+    return [str(v) for v in value]
 
 
 # --------------------------------------------------------------------------- boxes
@@ -131,9 +54,11 @@ _SCALES = ("px", "norm1", "norm1000")
 
 
 def to_xyxy(box: Any, fmt: str, size: Sequence[int]) -> list[float]:
-    """Convert one box from the source frame ``fmt`` (see module docstring) to xyxy original pixels.
+    """Convert one box from the source frame ``fmt`` to ``[x1, y1, x2, y2]`` in original pixels.
 
-    With image size ``(w, h)``: ``xywh`` -> ``[x, y, x + bw, y + bh]``; ``yyxx`` ``[y0, y1, x0, x1]`` ->
+    ``fmt`` names the layout and the scale: ``xyxy`` / ``xywh`` / ``yyxx`` (``[y0, y1, x0, x1]``) /
+    ``tlhw`` (``{"top", "left", "height", "width"}``), each in ``px`` (pixels), ``norm1`` (fractions of
+    the image size) or ``norm1000`` (0..1000 of the image size), e.g. ``"xywh_px"``. With image size ``(w, h)``: ``xywh`` -> ``[x, y, x + bw, y + bh]``; ``yyxx`` ``[y0, y1, x0, x1]`` ->
     ``[x0, y0, x1, y1]``; ``tlhw`` -> ``[left, top, left + width, top + height]``; then ``norm1``
     multiplies x by ``w`` and y by ``h``, ``norm1000`` by ``w / 1000`` and ``h / 1000``.
     """
@@ -167,7 +92,10 @@ def to_xyxy(box: Any, fmt: str, size: Sequence[int]) -> list[float]:
 
 
 def _clip_edges(box: list[float], width: float, height: float) -> list[float]:
-    """Clip coordinates that overshoot the image by at most ``EDGE_TOLERANCE_PX``; keep the rest as is."""
+    """Clip coordinates that overshoot the image by at most ``EDGE_TOLERANCE_PX`` (rounding in the source).
+
+    Anything further is left for validation to reject, so a wrong frame fails loudly instead of being clamped.
+    """
     limits = (width, height, width, height)
     out = []
     for v, hi in zip(box, limits, strict=True):
@@ -283,7 +211,12 @@ def is_whole_number(text: Any) -> bool:
 def freeform_choices(
     answer: Any, pool: AnswerPool | None, group: str, rng: random.Random, num_distractors: int = 3
 ) -> tuple[list[str], int]:
-    """Choices and the correct index for a free-form answer (rules in the module docstring)."""
+    """Choices and the correct index for a free-form answer.
+
+    ``yes``/``no`` answers get ``["yes", "no"]``; a whole number ``n`` gets ``num_distractors + 1``
+    consecutive whole numbers containing ``n`` (its position drawn); any other text gets up to
+    ``num_distractors`` distractors drawn from ``pool`` (same ``group``), the correct option at a drawn position.
+    """
     text = str(answer).strip()
     key = normalize_text(text)
     if not key:

@@ -1,4 +1,4 @@
-"""The shared builder helpers in data_prep._sources: option parsing, box frames, free-form choices, rotations."""
+"""The shared builder helpers in data_prep.mapping: option parsing, box frames, free-form choices, rotations."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from data_prep._sources import (
+from data_prep.mapping import (
     AnswerPool,
     freeform_choices,
     item_rng,
