@@ -118,6 +118,13 @@ def answer_judge_for(config: FGRPOConfig, model: str | None) -> AnswerJudge:
     return AnswerJudge(list(judge.urls), model or judge.model, **client_settings(judge))
 
 
+def _redacted(config: FGRPOConfig) -> dict[str, Any]:
+    """``config`` as a dict with the judge URLs shown as :func:`public_url` (no credentials in run.json)."""
+    out = dataclasses.asdict(config)
+    out["judge"]["urls"] = [public_url(url) for url in config.judge.urls]
+    return out
+
+
 async def _score(
     data: Sequence[str | Path],
     generations: GenerationIndex,
@@ -199,7 +206,7 @@ def score_files(
         "generation_lines": rejects.lines,
         "generation_rejects": len(rejects.rejects),
         "row_field_skips": skipped,
-        "config": dataclasses.asdict(config),
+        "config": _redacted(config),
         "elapsed_s": round(time.perf_counter() - started, 3),
     }
     (out / "run.json").write_text(json.dumps(run, indent=2, default=list), encoding="utf-8")
