@@ -196,7 +196,7 @@ class RejectLog:
         if self.share > max_share:
             raise TooManyRejects(
                 f"{len(self.rejects)} of {self.lines} lines of {self.path} rejected (share {self.share:.3f} > "
-                f"--max-reject-share {max_share}); see {rejects_file}"
+                f"--max-reject-share {max_share}); see {rejects_file} (the other outputs are written)"
             )
 
 
