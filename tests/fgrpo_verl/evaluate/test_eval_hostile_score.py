@@ -237,3 +237,18 @@ def test_the_real_command_line_prints_one_line_and_no_traceback(small_parquet, t
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert f"{data} is not a readable parquet file" in result.stderr
+
+
+def test_the_named_judge_is_shown_without_credentials():
+    from fgrpo_verl.config import JudgeConfig
+    from fgrpo_verl.evaluate.runner import judge_identity
+
+    config = JudgeConfig.from_dict(
+        {"urls": ["http://user:secret@judge-0:8000/v1?key=abc", "https://judge-1/v1"], "model": "M"}, prefix="judge"
+    )
+    identity = judge_identity(config)
+    assert identity["urls"] == ["http://judge-0:8000/v1", "https://judge-1/v1"]
+    assert identity["description"] == "M at http://judge-0:8000/v1, https://judge-1/v1"
+    assert "secret" not in json.dumps(identity) and "abc" not in json.dumps(identity)
+    rule = judge_identity(JudgeConfig.from_dict({"backend": "rule"}, prefix="judge"))
+    assert rule["backend"] == "rule" and rule["model"] is None
