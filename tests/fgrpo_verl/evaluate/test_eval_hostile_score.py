@@ -189,6 +189,8 @@ def test_an_existing_out_is_refused_before_any_work_unless_overwrite(small_parqu
     as_file.write_text("not a directory")
     rc, err = _run(capsys, _score_argv([small_parquet], gen, as_file))
     assert rc == 1 and f"--out {as_file} is an existing file" in err
+    rc, err = _run(capsys, _score_argv([small_parquet], gen, as_file / "sub"))
+    assert rc == 1 and f"--out {as_file / 'sub'}: cannot create the directory" in err
 
     out = tmp_path / "out"
     out.mkdir()
