@@ -8,7 +8,10 @@ Labels file (JSONL), one judgement per line::
      "images": ["img/1.png"], "scene_graph": {...}, "label": "CORRECT"}            # CORRECT | INCORRECT | SKIP
 
 ``choices`` (optional) are appended to the question as ``(A) …`` lines, as in training; image
-paths are relative to the labels file; ``scene_graph`` is only read by the rule judge. The judge
+paths are relative to the labels file; ``scene_graph`` is only read by the rule judge. A line
+that cannot be used (not UTF-8, not JSON, wrong types, an unknown label, an unreadable image, a
+repeated id) is a reject in ``rejects.jsonl`` with ``file:line``; one id with two different
+labels stops the command. The judge
 labels every item ``k`` times (``--repeats``), each repeat with a fresh judge (no cache shared
 between repeats). Per task, with ``h`` the human labels and ``j_r`` the judge's labels of repeat
 ``r`` (items the judge failed on are left out and counted):
@@ -38,6 +41,15 @@ from typing import Any
 
 from tqdm import tqdm
 
+from fgrpo_verl.evaluate.inputs import (
+    DEFAULT_MAX_REJECT_SHARE,
+    InputError,
+    Reject,
+    RejectLog,
+    iter_json_lines,
+    prepare_out_dir,
+    require_file,
+)
 from fgrpo_verl.judges import CONSISTENCY_LABELS, GROUNDING_LABELS, Judge
 from fgrpo_verl.rollout_scoring import question_with_options
 
@@ -46,6 +58,8 @@ TASK_LABELS: dict[str, tuple[str, ...]] = {
     "grounding": GROUNDING_LABELS,
 }
 _BOOLEAN_LABELS = {"true": "YES", "1": "YES", "false": "NO", "0": "NO"}
+#: Everything ``judge-agreement`` writes to ``--out``.
+AGREEMENT_OUTPUTS: tuple[str, ...] = ("agreement.json", "agreement.md", "rejects.jsonl")
 
 
 def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
@@ -92,62 +106,113 @@ class LabelItem:
     scene_graph: Any = None
 
 
-def _text(record: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> str:
+class _BadLine(Exception):
+    """A labels line that cannot be used: a reject with ``reason`` and ``detail``."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+def _text(record: Mapping[str, Any], key: str, *, required: bool = True) -> str:
     value = record.get(key, None if required else "")
     if not isinstance(value, str):
-        raise ValueError(f"{where}: '{key}' must be a string, got {value!r}")
+        raise _BadLine("bad_record", f"'{key}' must be a string, got {value!r:.60}")
     return value
 
 
-def _label(record: Mapping[str, Any], task: str, where: str) -> str:
-    raw = str(record.get("label", "")).strip()
-    label = raw.upper() if task == "grounding" else _BOOLEAN_LABELS.get(raw.lower(), raw.upper())
+def _label(record: Mapping[str, Any], task: str) -> str:
+    raw = record.get("label")
+    text = str(raw).strip() if isinstance(raw, str | bool | int) else ""
+    label = text.upper() if task == "grounding" else _BOOLEAN_LABELS.get(text.lower(), text.upper())
     if label not in TASK_LABELS[task]:
-        raise ValueError(f"{where}: label {record.get('label')!r} is not one of {list(TASK_LABELS[task])} for {task}")
+        raise _BadLine("bad_label", f"label {raw!r:.60} is not one of {list(TASK_LABELS[task])} for {task}")
     return label
+
+
+def _strings(record: Mapping[str, Any], key: str) -> list[str]:
+    value = record.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _BadLine("bad_record", f"'{key}' must be a list of strings, got {value!r:.60}")
+    return value
+
+
+def _item_id(record: Mapping[str, Any], where: str) -> str:
+    value = record.get("id", where)
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        raise _BadLine("bad_record", f"'id' must be a non-empty string or an integer, got {value!r:.60}")
+    return str(value)
 
 
 def _parse_label_line(record: Any, where: str, base: Path) -> LabelItem:
     if not isinstance(record, dict):
-        raise ValueError(f"{where}: expected a JSON object")
+        raise _BadLine("bad_record", f"expected a JSON object, got {type(record).__name__}")
     task = record.get("task")
     if task not in TASK_LABELS:
-        raise ValueError(f"{where}: task must be one of {list(TASK_LABELS)}, got {task!r}")
-    choices = record.get("choices") or []
-    question = question_with_options(_text(record, "question", where), [str(c) for c in choices])
-    item = LabelItem(id=str(record.get("id", where)), task=task, label=_label(record, task, where), question=question)
+        raise _BadLine("bad_record", f"task must be one of {list(TASK_LABELS)}, got {task!r:.60}")
+    question = question_with_options(_text(record, "question"), _strings(record, "choices"))
+    item = LabelItem(id=_item_id(record, where), task=task, label=_label(record, task), question=question)
     if task == "consistency":
-        item.think, item.answer = _text(record, "think", where), _text(record, "answer", where)
+        item.think, item.answer = _text(record, "think"), _text(record, "answer")
         return item
-    item.sentence = _text(record, "sentence", where)
-    item.context = _text(record, "context", where, required=False)
+    item.sentence = _text(record, "sentence")
+    item.context = _text(record, "context", required=False)
     item.scene_graph = record.get("scene_graph")
-    for image in record.get("images") or []:
+    for image in _strings(record, "images"):
         path = Path(image) if Path(image).is_absolute() else base / image
         try:
             item.images.append({"bytes": path.read_bytes(), "path": str(path)})
         except OSError as err:
-            raise ValueError(f"{where}: cannot read image {path}: {err}") from err
+            raise _BadLine("missing_image", f"cannot read image {path}: {err.strerror or err}") from err
     return item
 
 
-def load_labels(path: str | Path) -> list[LabelItem]:
-    """Parse a labels file; ``ValueError`` naming the line for anything malformed."""
-    path = Path(path)
-    items = []
-    with open(path, encoding="utf-8") as handle:
-        for number, text in enumerate(handle, 1):
-            if not text.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{where}: not JSON: {err}") from err
-            items.append(_parse_label_line(record, where, path.parent))
-    if not items:
-        raise ValueError(f"{path} holds no labelled items")
-    return items
+@dataclasses.dataclass
+class LabelSet:
+    """The usable items of a labels file, and its rejected lines."""
+
+    items: list[LabelItem]
+    rejects: RejectLog
+
+
+def load_labels(path: str | Path) -> LabelSet:
+    """Parse a labels file; a line that cannot be used is a reject naming ``file:line`` (the rest are kept).
+
+    The same ``id`` twice with the same label: the later line is a ``duplicate_id`` reject. The
+    same ``id`` with different labels is an :class:`InputError` naming the id and both lines
+    (which human label holds is not for the tool to guess), as is a file with no lines.
+    """
+    path = require_file(path, "a labels file (JSONL)")
+    items: list[LabelItem] = []
+    log = RejectLog(str(path))
+    first_seen: dict[str, tuple[int, LabelItem]] = {}
+    for number, value in iter_json_lines(path):
+        log.lines += 1
+        where = f"{path}:{number}"
+        if isinstance(value, Reject):
+            log.rejects.append(value)
+            continue
+        try:
+            item = _parse_label_line(value, where, path.parent)
+        except _BadLine as bad:
+            log.rejects.append(Reject(where, bad.reason, bad.detail))
+            continue
+        if item.id in first_seen:
+            line, earlier = first_seen[item.id]
+            if earlier.task != item.task or earlier.label != item.label:
+                raise InputError(
+                    f"{path}: id {item.id!r} is labelled {earlier.task} {earlier.label} on line {line} and "
+                    f"{item.task} {item.label} on line {number}; keep one of them"
+                )
+            log.rejects.append(Reject(where, "duplicate_id", f"id {item.id!r} already on line {line} (first kept)"))
+            continue
+        first_seen[item.id] = (number, item)
+        items.append(item)
+    if log.lines == 0:
+        raise InputError(f"{path} holds no labelled items")
+    return LabelSet(items, log)
 
 
 async def judge_item(judge: Judge, item: LabelItem) -> str | None:
@@ -243,7 +308,7 @@ def _number(value: float | None) -> str:
 def render_markdown(result: Mapping[str, Any]) -> str:
     """The agreement report: a summary table per task, then each task's confusion matrix (repeat 1)."""
     lines = ["# Judge agreement", "", f"- labels: `{result['labels']}`", f"- judge: {result['judge']}"]
-    lines += [f"- repeats: {result['repeats']}", ""]
+    lines += [f"- repeats: {result['repeats']}", f"- rejected label lines: {result['rejected_lines']}", ""]
     header = [
         "Task",
         "n",
@@ -280,22 +345,37 @@ def run_agreement(
     repeats: int = 1,
     judge_description: str = "",
     progress: bool = True,
+    overwrite: bool = False,
+    max_reject_share: float = DEFAULT_MAX_REJECT_SHARE,
 ) -> dict[str, Any]:
-    """Judge the labelled items ``repeats`` times; write ``agreement.json`` and ``agreement.md`` to ``out_dir``."""
-    items = load_labels(labels_path)
+    """Judge the labelled items ``repeats`` times; write ``agreement.json`` and ``agreement.md`` to ``out_dir``.
+
+    Rejected label lines go to ``rejects.jsonl``; after writing everything,
+    :class:`TooManyRejects` when their share exceeds ``max_reject_share``.
+    """
+    require_file(labels_path, "a labels file (JSONL)")
+    out = prepare_out_dir(out_dir, AGREEMENT_OUTPUTS, overwrite)
+    labels = load_labels(labels_path)
+    labels.rejects.write(out / "rejects.jsonl")
+    if not labels.items:
+        raise InputError(
+            f"none of the {labels.rejects.lines} lines of {labels_path} is a usable labelled item; "
+            f"see {out / 'rejects.jsonl'}"
+        )
+    items = labels.items
     runs = asyncio.run(judge_repeats(judge_factory, items, repeats, progress))
     result = {
         "labels": str(labels_path),
         "judge": judge_description,
         "repeats": repeats,
+        "rejected_lines": len(labels.rejects.rejects),
         "tasks": agreement(items, runs),
         "judge_labels": [
             {"id": item.id, "task": item.task, "human": item.label, "judge": [run[i] for run in runs]}
             for i, item in enumerate(items)
         ],
     }
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "agreement.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     (out / "agreement.md").write_text(render_markdown(result), encoding="utf-8")
+    labels.rejects.check(max_reject_share, out / "rejects.jsonl")
     return result

@@ -29,11 +29,14 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm import tqdm
 
-from fgrpo_verl.evaluate.joins import Key, count_rows, iter_rows, parse_generation_line
+from fgrpo_verl.evaluate.inputs import GENERATE_COLUMNS, InputError, check_parquets
+from fgrpo_verl.evaluate.joins import Key, iter_rows, parse_generation_line
 
 logger = logging.getLogger(__name__)
 
 IMAGE_PLACEHOLDER = "<image>"
+#: New tokens per answer: long enough for the reasoning the paper's policy writes (1024 cut answers off).
+DEFAULT_MAX_TOKENS = 4096
 
 
 class GenerationUnavailable(RuntimeError):
@@ -109,9 +112,12 @@ def output_line(key: Key, row: Mapping[str, Any], response: str) -> dict[str, An
 def prepare_output(path: str | Path) -> set[Key]:
     """Keys already in ``path`` (created if missing, parents too); an unfinished last line is removed.
 
-    Malformed complete lines are left in place (``score`` reports them) and not counted as done.
+    Malformed complete lines (not UTF-8, not JSON, wrong fields) are left in place (``score``
+    rejects them) and not counted as done. :class:`InputError` when ``path`` is a directory.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"--out {path} is a directory; expected the generations file (GEN.jsonl)")
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         path.touch()
@@ -126,7 +132,11 @@ def prepare_output(path: str | Path) -> set[Key]:
             handle.truncate(keep)
         data = data[:keep]
     done = set()
-    for text in data.decode("utf-8").splitlines():
+    for raw in data.splitlines():
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            continue  # a line that is not UTF-8 is malformed: left for `score` to reject, regenerated here
         parsed = parse_generation_line(text) if text.strip() else None
         if parsed is not None:
             done.add(parsed[0])
@@ -203,7 +213,7 @@ def load_vllm(
     model: str,
     *,
     tensor_parallel_size: int = 1,
-    max_tokens: int = 1024,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
     max_images: int = 1,
     max_model_len: int | None = None,
     gpu_memory_utilization: float = 0.9,
@@ -243,13 +253,20 @@ def generate_files(
     out_path: str | Path,
     *,
     tensor_parallel_size: int = 1,
-    max_tokens: int = 1024,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
     batch_size: int = 256,
     max_model_len: int | None = None,
     gpu_memory_utilization: float = 0.9,
     progress: bool = True,
 ) -> GenerateSummary:
-    """The ``generate`` command: load ``model`` in vLLM and generate for every row of ``data``."""
+    """The ``generate`` command: load ``model`` in vLLM and generate for every row of ``data``.
+
+    The inputs are checked before the model is loaded: each parquet needs the columns of
+    :data:`~fgrpo_verl.evaluate.inputs.GENERATE_COLUMNS`, and ``out_path`` must not be a directory.
+    """
+    total = check_parquets(data, GENERATE_COLUMNS)
+    if Path(out_path).is_dir():
+        raise InputError(f"--out {out_path} is a directory; expected the generations file (GEN.jsonl)")
     llm, processor, sampling = load_vllm(
         model,
         tensor_parallel_size=tensor_parallel_size,
@@ -265,6 +282,6 @@ def generate_files(
         out_path,
         sampling,
         batch_size=batch_size,
-        total=count_rows(data),
+        total=total,
         progress=progress,
     )

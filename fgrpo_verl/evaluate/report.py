@@ -6,7 +6,6 @@ Numbers in the report are the fractions of ``metrics.json`` times 100 with one d
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -114,14 +113,3 @@ def write_report(
         metric_bars(chart, metric, names, [metrics[name][metric] for name in names])
         written.append(chart)
     return written
-
-
-def load_metrics(run_dir: str | Path) -> dict[str, Any]:
-    """``metrics.json`` of a run directory; ``FileNotFoundError`` / ``ValueError`` naming the file otherwise."""
-    path = Path(run_dir) / "metrics.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: is {run_dir} the --out of a `score` run?")
-    metrics = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(metrics, dict) or AVERAGE not in metrics:
-        raise ValueError(f"{path} is not a metrics.json written by `fgrpo_verl.evaluate score`")
-    return metrics

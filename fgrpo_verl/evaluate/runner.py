@@ -2,7 +2,10 @@
 
 Besides ``metrics.json`` (SPEC §7) and the report, ``DIR`` receives ``samples.jsonl`` (every
 row's channels, one line per row, for inspection or for drawing a judge-agreement sample) and
-``run.json`` (inputs, the judge used and its call statistics).
+``run.json`` (inputs, the judge used and its call statistics) and ``rejects.jsonl`` (the
+generation lines that could not be read, each with ``file:line`` and the reason). The judge is
+always named by the caller (SPEC §1a): ``metrics.json`` (``average.judge``), ``report.md`` and
+``run.json`` say which judge scored the run.
 """
 
 from __future__ import annotations
@@ -14,26 +17,55 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
 from fgrpo_verl.channels import CONSTRAINTS
-from fgrpo_verl.config import ConfigError, FGRPOConfig
+from fgrpo_verl.config import ConfigError, FGRPOConfig, JudgeConfig
 from fgrpo_verl.evaluate.answer_judge import AnswerJudge
-from fgrpo_verl.evaluate.joins import count_rows, iter_rows, read_generations
-from fgrpo_verl.evaluate.metrics import aggregate
+from fgrpo_verl.evaluate.inputs import (
+    DEFAULT_MAX_REJECT_SHARE,
+    SCORE_COLUMNS,
+    InputError,
+    check_parquets,
+    prepare_out_dir,
+    require_file,
+)
+from fgrpo_verl.evaluate.joins import GenerationIndex, iter_rows, read_generations
+from fgrpo_verl.evaluate.metrics import HEADLINE, aggregate
 from fgrpo_verl.evaluate.records import SampleScore
 from fgrpo_verl.evaluate.report import write_report
 from fgrpo_verl.evaluate.scoring import rollout_scorer, score_generations
 from fgrpo_verl.judges import Judge, build_judge
 from fgrpo_verl.judges.factory import client_settings
 
+#: The file of rejected generation lines, ``{"source_id": "file:line", "reason", "detail"}`` per line.
+REJECTS_FILE = "rejects.jsonl"
+#: Everything ``score`` writes to ``--out`` (an earlier run's copies are replaced only with --overwrite).
+SCORE_OUTPUTS: tuple[str, ...] = (
+    "metrics.json",
+    "report.md",
+    "samples.jsonl",
+    "run.json",
+    REJECTS_FILE,
+    *(f"{metric}.png" for metric in HEADLINE),
+)
+
 
 def load_fgrpo_block(path: str | Path | None) -> dict[str, Any]:
     """The ``fgrpo`` block of a YAML/JSON file (the block itself, or a config with a top-level ``fgrpo``)."""
     if path is None:
         return {}
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    path = require_file(path, "a YAML/JSON config holding the fgrpo block")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        raise InputError(f"--config {path} is not UTF-8 text (byte {err.start})") from err
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(f"--config {path} is not valid YAML/JSON{where}") from err
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping (the fgrpo block)")
     block = raw.get("fgrpo", raw)
@@ -56,11 +88,26 @@ def evaluation_config(block: Mapping[str, Any], judge_overrides: Mapping[str, An
     return FGRPOConfig.from_dict(merged)
 
 
-def judge_description(config: FGRPOConfig) -> str:
-    judge = config.judge
+def public_url(url: str) -> str:
+    """``url`` without user info, query or fragment: what a report may show of an endpoint."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def judge_identity(judge: JudgeConfig) -> dict[str, Any]:
+    """Which judge scored a run (SPEC §1a, evaluation judge): backend, model and endpoints (redacted)."""
     if judge.resolved_backend == "rule":
-        return "rule (offline RuleJudge)"
-    return f"{judge.model} at {', '.join(judge.urls)}"
+        return {"backend": "rule", "model": None, "urls": [], "description": "rule (offline RuleJudge)"}
+    urls = [public_url(url) for url in judge.urls]
+    return {
+        "backend": judge.resolved_backend,
+        "model": judge.model,
+        "urls": urls,
+        "description": f"{judge.model} at {', '.join(urls)}",
+    }
 
 
 def answer_judge_for(config: FGRPOConfig, model: str | None) -> AnswerJudge:
@@ -70,16 +117,24 @@ def answer_judge_for(config: FGRPOConfig, model: str | None) -> AnswerJudge:
         raise ConfigError("--answer-judge needs a judge model: pass --judge-url URL... (and --judge-model)")
     return AnswerJudge(list(judge.urls), model or judge.model, **client_settings(judge))
 
+
+def _redacted(config: FGRPOConfig) -> dict[str, Any]:
+    """``config`` as a dict with the judge URLs shown as :func:`public_url` (no credentials in run.json)."""
+    out = dataclasses.asdict(config)
+    out["judge"]["urls"] = [public_url(url) for url in config.judge.urls]
+    return out
+
+
 async def _score(
     data: Sequence[str | Path],
-    generations_path: str | Path,
+    generations: GenerationIndex,
     config: FGRPOConfig,
     judge: Judge,
     answer_judge: AnswerJudge | None,
     concurrency: int,
     progress: bool,
+    total_rows: int,
 ) -> tuple[dict[str, Any], list[SampleScore], dict[str, int]]:
-    generations = read_generations(generations_path)
     scorer = rollout_scorer(config, judge)
     try:
         samples, unknown = await score_generations(
@@ -88,7 +143,7 @@ async def _score(
             scorer.score,
             answer_judge=answer_judge,
             concurrency=concurrency,
-            total=count_rows(data),
+            total=total_rows,
             progress=progress,
         )
     finally:
@@ -108,19 +163,32 @@ def score_files(
     use_answer_judge: bool = False,
     concurrency: int = 64,
     progress: bool = True,
+    overwrite: bool = False,
+    max_reject_share: float = DEFAULT_MAX_REJECT_SHARE,
 ) -> dict[str, Any]:
-    """Score ``generations_path`` against the rows of ``data`` and write the outputs to ``out_dir``; returns the metrics."""
-    for path in [*data, generations_path]:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path} does not exist")
+    """Score ``generations_path`` against the rows of ``data`` and write the outputs to ``out_dir``; returns the metrics.
+
+    Before any work: every parquet must have the columns scoring reads (:data:`SCORE_COLUMNS`),
+    the generations file must exist and hold lines, and ``out_dir`` must not hold an earlier
+    run's outputs (unless ``overwrite``); each is an :class:`InputError` naming the file.
+    Malformed generation lines are rejects (``rejects.jsonl``). After writing every output,
+    :class:`TooManyRejects` when their share exceeds ``max_reject_share``, and
+    :class:`InputError` when no generation matched any data row (the wrong file?).
+    """
+    total_rows = check_parquets(data, SCORE_COLUMNS)
+    require_file(generations_path, "a generations file (JSONL)")
+    out = prepare_out_dir(out_dir, SCORE_OUTPUTS, overwrite)
+    generations = read_generations(generations_path)
     judge = build_judge(config.judge, image_config=config.image)
     answer_judge = answer_judge_for(config, answer_judge_model) if use_answer_judge else None
     started = time.perf_counter()
     metrics, samples, skipped = asyncio.run(
-        _score(data, generations_path, config, judge, answer_judge, concurrency, progress)
+        _score(data, generations, config, judge, answer_judge, concurrency, progress, total_rows)
     )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    identity = judge_identity(config.judge)
+    metrics["average"]["judge"] = identity["description"]
+    rejects = generations.issues.rejects
+    rejects.write(out / REJECTS_FILE)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     with open(out / "samples.jsonl", "w", encoding="utf-8") as handle:
         for sample in samples:
@@ -128,25 +196,38 @@ def score_files(
     run = {
         "data": [str(p) for p in data],
         "generations": str(generations_path),
-        "judge": judge_description(config),
+        "judge": identity["description"],
+        "judge_backend": identity["backend"],
+        "judge_model": identity["model"],
+        "judge_urls": identity["urls"],
         "judge_stats": judge.stats(),
         "answer_judge": (answer_judge_model or config.judge.model) if answer_judge else None,
         "answer_judge_stats": answer_judge.stats() if answer_judge else None,
+        "generation_lines": rejects.lines,
+        "generation_rejects": len(rejects.rejects),
         "row_field_skips": skipped,
-        "config": dataclasses.asdict(config),
+        "config": _redacted(config),
         "elapsed_s": round(time.perf_counter() - started, 3),
     }
     (out / "run.json").write_text(json.dumps(run, indent=2, default=list), encoding="utf-8")
     context = {
         "data": ", ".join(f"`{p}`" for p in data),
         "generations": f"`{generations_path}`",
-        "judge": judge_description(config),
+        "judge": identity["description"],
     }
     if answer_judge is not None:
         context["answer judge"] = str(run["answer_judge"])
+    if rejects.rejects:
+        context["rejected generation lines"] = f"{len(rejects.rejects)} of {rejects.lines} (see `{REJECTS_FILE}`)"
     if skipped:
         context["channels skipped for malformed row fields"] = ", ".join(
             f"{k}: {v}" for k, v in sorted(skipped.items())
         )
     write_report(out, metrics, context)
+    rejects.check(max_reject_share, out / REJECTS_FILE)
+    if generations.by_key and not any(sample.generated for sample in samples):
+        raise InputError(
+            f"none of the {len(generations.by_key)} usable lines of {generations_path} matches a data row by "
+            f"(data_source, extra_info.index): generations of other data? (outputs written to {out})"
+        )
     return metrics

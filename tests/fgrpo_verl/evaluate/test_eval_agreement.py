@@ -96,12 +96,14 @@ def test_agreement_stability_counts_items_whose_label_changes():
     assert result["kappa_between_repeats"] == pytest.approx(sum(pair_kappas) / 3)
 
 
-def test_labels_file_errors_name_the_line(tmp_path):
+def test_a_bad_label_line_is_a_reject_naming_the_line_and_the_rest_is_kept(tmp_path):
     bad = _labels_file(
         tmp_path, [_consistency(0, "A", "A", "YES"), {**_consistency(1, "A", "A", "YES"), "label": "MAYBE"}]
     )
-    with pytest.raises(ValueError, match=r"labels.jsonl:2: label 'MAYBE'"):
-        load_labels(bad)
+    labels = load_labels(bad)
+    assert [item.id for item in labels.items] == ["c0"]
+    [reject] = labels.rejects.rejects
+    assert reject.where == f"{bad}:2" and reject.reason == "bad_label" and "'MAYBE'" in reject.detail
 
 
 def test_judge_agreement_command_with_rule_and_loopback_judges(tmp_path):

@@ -156,5 +156,5 @@ def test_answer_judge_needs_a_judge_model(synthetic_parquet, tmp_path, capsys):
             "--answer-judge",
         ]
     )
-    assert code == 1
+    assert code == 2
     assert "--answer-judge needs a judge model" in capsys.readouterr().err

@@ -175,6 +175,11 @@ def test_prepare_output_creates_parents_and_ignores_malformed_lines(tmp_path):
     assert prepare_output(out) == set() and out.exists()
     out.write_text('{"index": 1, "data_source": "a", "response": "x"}\nnot json\n{"index": 2, "data_source": "a"}\n')
     assert prepare_output(out) == {("a", 1)}
+    # A line that is not UTF-8 is not done (it is regenerated) and does not stop the resume.
+    out.write_bytes(
+        b'{"index": 1, "data_source": "a", "response": "\xff"}\n{"index": 2, "data_source": "a", "response": "y"}\n'
+    )
+    assert prepare_output(out) == {("a", 2)}
 
 
 def test_max_images_per_prompt_reads_the_prompts(mixed_parquet):

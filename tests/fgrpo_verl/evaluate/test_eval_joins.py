@@ -82,5 +82,6 @@ def test_rotation_mismatch_is_counted_and_missing_inputs_are_named(synthetic_par
     )
     issues = json.loads((out / "metrics.json").read_text())["synthetic"]["issues"]
     assert issues["rotation_mismatch"] == 2  # rows are not circular (rotation 0): lines 2 and 3 disagree
-    assert main(["score", "--data", str(tmp_path / "nope.parquet"), "--generations", str(gen), "--out", str(out)]) == 1
+    missing = ["score", "--data", str(tmp_path / "nope.parquet"), "--generations", str(gen), "--out", str(out)]
+    assert main([*missing, "--judge", "rule"]) == 1
     assert "nope.parquet does not exist" in capsys.readouterr().err

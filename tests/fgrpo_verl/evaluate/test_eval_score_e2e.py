@@ -219,7 +219,8 @@ def expected_metrics(evaluation, grounding_judge: str) -> dict:
 
 def _score(evaluation, out: Path, *judge_args: str) -> dict:
     argv = ["score", "--data", *evaluation["data"], "--generations", str(evaluation["gen"]), "--out", str(out)]
-    assert main([*argv, *judge_args, "--no-progress"]) == 0
+    # 3 of the 52 lines are malformed on purpose (5.8 %): above the default bound of 5 %.
+    assert main([*argv, *judge_args, "--max-reject-share", "0.1", "--no-progress"]) == 0
     return json.loads((out / "metrics.json").read_text())
 
 
@@ -264,6 +265,11 @@ def test_issues_are_counted_and_missing_rows_stay_in_the_denominators(rule_run, 
     assert issues["duplicate_lines"] == 1 and issues["duplicate_line_numbers"] == [evaluation["duplicate_number"]]
     assert issues["unknown_ids"] == 2
     assert sorted(map(tuple, issues["unknown_id_examples"])) == [("nowhere", 1), ("synthetic", 9999)]
+    # Each malformed line is a reject naming file:line and why.
+    rejects = [json.loads(line) for line in (rule_run[0] / "rejects.jsonl").read_text().splitlines()]
+    assert [r["source_id"] for r in rejects] == [f"{evaluation['gen']}:{n}" for n in evaluation["malformed_numbers"]]
+    assert [r["reason"] for r in rejects] == ["not_json", "bad_record", "bad_record"]
+    assert "'response' must be a string" in rejects[1]["detail"] and "got list" in rejects[2]["detail"]
     # The duplicate (a wrong answer) came second: the first line's right answer is the one scored.
     samples = [json.loads(line) for line in (rule_run[0] / "samples.jsonl").read_text().splitlines()]
     first = next(s for s in samples if (s["data_source"], s["index"]) == ("synthetic", 0))
@@ -298,6 +304,11 @@ def test_report_and_charts_hold_the_numbers_of_metrics_json(rule_run):
     average = next(line for line in report.splitlines() if line.startswith("| **Average** |"))
     assert f"**{100 * metrics['average']['accuracy']:.1f}**" in average
     assert "malformed lines: 3" in report
+    # The judge that scored the run is named in all three outputs (SPEC §1a).
+    assert "- judge: rule (offline RuleJudge)" in report
+    assert metrics["average"]["judge"] == "rule (offline RuleJudge)"
+    run = json.loads((out / "run.json").read_text())
+    assert run["judge_backend"] == "rule" and run["judge_model"] is None and run["judge"] == metrics["average"]["judge"]
     for metric in ("accuracy", "inconsistency_rate", "semantic_grounding", "spatial_grounding"):
         with Image.open(out / f"{metric}.png") as chart:
             assert chart.format == "PNG" and chart.size[0] > 100
@@ -339,6 +350,7 @@ def test_compare_puts_runs_side_by_side_with_deltas(evaluation, rule_run, tmp_pa
     rule_dir, rule_metrics = rule_run
     with LoopbackJudgeServer() as server:
         http_metrics = _score(evaluation, tmp_path / "http", "--judge-url", server.url, "--judge-model", "loopback")
+        judge_url = server.url
     out = tmp_path / "cmp"
     assert main(["compare", str(rule_dir), str(tmp_path / "http"), "--names", "rule", "http", "--out", str(out)]) == 0
     comparison = json.loads((out / "compare.json").read_text())
@@ -354,6 +366,8 @@ def test_compare_puts_runs_side_by_side_with_deltas(evaluation, rule_run, tmp_pa
         http_metrics["synthetic"]["semantic_grounding"],
     )
     assert f"{100 * sem_http:.1f} ({100 * (sem_http - sem_rule):+.1f})" in synthetic
+    assert comparison["judges"] == {"rule": "rule (offline RuleJudge)", "http": f"loopback at {judge_url}"}
+    assert "scored by different judges" in table
     with Image.open(out / "compare.png") as chart:
         assert chart.format == "PNG"
     with pytest.raises(ValueError, match="at least two"):
