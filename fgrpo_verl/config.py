@@ -22,7 +22,7 @@ from typing import Any
 
 from fgrpo_verl import checks
 from fgrpo_verl.channels import CONSTRAINTS
-from fgrpo_verl.modes import MODE_TABLE, ModeSpec, modes_without_constraints
+from fgrpo_verl.modes import MODE_TABLE, ModeSpec, get_mode, modes_without_constraints
 
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "consistency": 0.95,
@@ -217,7 +217,7 @@ class FGRPOConfig:
     @property
     def spec(self) -> ModeSpec:
         """The row of :data:`fgrpo_verl.modes.MODE_TABLE` for ``mode``."""
-        return MODE_TABLE[self.mode]
+        return get_mode(self.mode)
 
     @property
     def updates_duals(self) -> bool:
