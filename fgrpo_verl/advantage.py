@@ -215,54 +215,6 @@ def group_normalize(scores: Any, index: Any, mask: Any = None, eps: float = 1e-6
         return _normalize(values[None], groups, used[None], num_groups, float(eps))[0].to(torch.float32)
 
 
-def compute_fgrpo_advantage(
-    task: Any,
-    constraints: Mapping[str, Any],
-    masks: Mapping[str, Any],
-    lambdas: Mapping[str, Any],
-    index: Any,
-    response_mask: torch.Tensor,
-    valid: Any = None,
-    eps: float = 1e-6,
-    whiten: bool = True,
-) -> torch.Tensor:
-    """Decoupled FGRPO advantage, broadcast over tokens.
-
-    ::
-
-        A_i = Â_task,i + Σ_k λ_k · Â_k,i                 k over the keys of ``constraints`` (any subset, or none)
-        A_i ← (A_i − mean_V(A)) / (std_V(A) + eps)       if ``whiten``; V = valid rows, unbiased std
-        advantages[i, t] = A_i · response_mask[i, t]      (= returns for an outcome-only estimator)
-
-    Â is :func:`group_normalize` with mask ``m_k ∧ valid`` (``valid`` alone for the task).
-    Padding rows (``valid`` False) never enter a statistic and get exactly 0. Rows of a group
-    whose Â is 0 before whitening still take part in the whitening (they are real samples).
-
-    Args:
-        task: ``[B]`` task reward (``w_acc·acc + w_format·format``).
-        constraints: constraint name -> ``[B]`` scores; values are read only where the mask is 1.
-        masks: constraint name -> ``[B]`` 0/1 applicability; one per constraint (extra keys are ignored).
-        lambdas: constraint name -> λ_k ≥ 0 (extra keys are ignored).
-        index: ``B`` group ids (uuid strings, ints or a tensor).
-        response_mask: ``[B, L]`` token mask; sets the output's device.
-        valid: ``[B]`` bool, False for padding rows; ``None`` = all rows valid.
-        eps: > 0, added to every std.
-        whiten: batch-whiten A over the valid rows.
-
-    Returns:
-        float32 ``[B, L]`` advantages.
-
-    Raises:
-        ValueError: empty or all-padding batch, mismatched lengths, non-finite values where they
-            would be read, non-0/1 masks, a constraint without mask or λ, a negative λ, eps ≤ 0.
-    """
-    with torch.no_grad():
-        batch = _Batch(index, response_mask, valid, eps)
-        step = _StepChannels(batch, task, None, None, constraints, masks, lambdas, whiten)
-        # Padding rows are 0 here by construction: they are in no S, and whitening's deviation is 0 off V.
-        return _broadcast(decoupled_advantage(step), batch.response_mask)
-
-
 class _StepChannels:
     """One step's channels for a mode's advantage function (:class:`fgrpo_verl.modes.ModeBatch`).
 
@@ -319,6 +271,54 @@ class _StepChannels:
 
     def normalize(self, score: torch.Tensor) -> torch.Tensor:
         return self._batch.normalize(score[None], self._batch.valid[None])[0]
+
+
+def compute_fgrpo_advantage(
+    task: Any,
+    constraints: Mapping[str, Any],
+    masks: Mapping[str, Any],
+    lambdas: Mapping[str, Any],
+    index: Any,
+    response_mask: torch.Tensor,
+    valid: Any = None,
+    eps: float = 1e-6,
+    whiten: bool = True,
+) -> torch.Tensor:
+    """Decoupled FGRPO advantage, broadcast over tokens.
+
+    ::
+
+        A_i = Â_task,i + Σ_k λ_k · Â_k,i                 k over the keys of ``constraints`` (any subset, or none)
+        A_i ← (A_i − mean_V(A)) / (std_V(A) + eps)       if ``whiten``; V = valid rows, unbiased std
+        advantages[i, t] = A_i · response_mask[i, t]      (= returns for an outcome-only estimator)
+
+    Â is :func:`group_normalize` with mask ``m_k ∧ valid`` (``valid`` alone for the task).
+    Padding rows (``valid`` False) never enter a statistic and get exactly 0. Rows of a group
+    whose Â is 0 before whitening still take part in the whitening (they are real samples).
+
+    Args:
+        task: ``[B]`` task reward (``w_acc·acc + w_format·format``).
+        constraints: constraint name -> ``[B]`` scores; values are read only where the mask is 1.
+        masks: constraint name -> ``[B]`` 0/1 applicability; one per constraint (extra keys are ignored).
+        lambdas: constraint name -> λ_k ≥ 0 (extra keys are ignored).
+        index: ``B`` group ids (uuid strings, ints or a tensor).
+        response_mask: ``[B, L]`` token mask; sets the output's device.
+        valid: ``[B]`` bool, False for padding rows; ``None`` = all rows valid.
+        eps: > 0, added to every std.
+        whiten: batch-whiten A over the valid rows.
+
+    Returns:
+        float32 ``[B, L]`` advantages.
+
+    Raises:
+        ValueError: empty or all-padding batch, mismatched lengths, non-finite values where they
+            would be read, non-0/1 masks, a constraint without mask or λ, a negative λ, eps ≤ 0.
+    """
+    with torch.no_grad():
+        batch = _Batch(index, response_mask, valid, eps)
+        step = _StepChannels(batch, task, None, None, constraints, masks, lambdas, whiten)
+        # Padding rows are 0 here by construction: they are in no S, and whitening's deviation is 0 off V.
+        return _broadcast(decoupled_advantage(step), batch.response_mask)
 
 
 def compute_mode_advantage(
