@@ -16,6 +16,9 @@ FGRPO (``compute_fgrpo_advantage``)::
     A_i  ← (A_i − mean_V(A)) / (std_V(A) + eps)              V = valid rows, one value per response, unbiased
     advantages[i, t] = A_i · response_mask[i, t]             padding rows (valid = False) are exactly 0
 
+The ablation modes (:mod:`fgrpo_verl.modes`) are built from the same pieces and run through
+:func:`compute_mode_advantage`.
+
 Input policy: every score is validated only where it enters a statistic (mask = 1 and valid).
 Elsewhere a value is never read, so it may be anything (even NaN); the reward manager writes
 0.0 there. A non-finite value that would be read raises ``ValueError`` naming the channel.
@@ -29,10 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from fgrpo_verl.channels import MODES
-
-#: Modes that use the λ-weighted constraint advantages; the others normalise one scalar per row.
-CONSTRAINED_MODES: tuple[str, ...] = ("fgrpo", "fixed_lambda")
+from fgrpo_verl import checks
+from fgrpo_verl.modes import decoupled_advantage, get_mode
 
 _F64 = torch.float64
 
@@ -75,8 +76,7 @@ def _check_finite(name: str, values: torch.Tensor, used: torch.Tensor) -> None:
 
 def _check_eps(eps: float) -> None:
     # eps = 0 would turn a zero-variance group or batch into 0/0.
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not np.isfinite(eps) or eps <= 0:
-        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    checks.number("eps", eps, positive=True)
 
 
 def _group_ids(index: Any, size: int, device: torch.device) -> tuple[torch.Tensor, int]:
@@ -136,20 +136,27 @@ def _broadcast(per_row: torch.Tensor, response_mask: torch.Tensor) -> torch.Tens
     return per_row.to(torch.float32).unsqueeze(-1) * response_mask
 
 
-class _Rows:
-    """Size, device and validity of a batch; validates channels against them."""
+class _Batch:
+    """A batch of responses: group ids, a token mask (the output's shape and device) and validity;
+    validates channels against them."""
 
-    def __init__(self, size: int, device: torch.device, valid: Any) -> None:
-        if size == 0:
+    def __init__(self, index: Any, response_mask: Any, valid: Any, eps: float) -> None:
+        _check_eps(eps)
+        self.eps = float(eps)
+        self.response_mask = torch.as_tensor(response_mask)
+        if self.response_mask.dim() != 2:
+            raise ValueError(f"response_mask must be 2-D [B, L], got shape {tuple(self.response_mask.shape)}")
+        self.size = int(self.response_mask.shape[0])
+        self.device = self.response_mask.device
+        if self.size == 0:
             raise ValueError("empty batch: 0 responses")
-        self.size = size
-        self.device = device
         if valid is None:
-            self.valid = torch.ones(size, dtype=torch.bool, device=device)
+            self.valid = torch.ones(self.size, dtype=torch.bool, device=self.device)
         else:
-            self.valid = _as_mask("valid", valid, size, device)
+            self.valid = _as_mask("valid", valid, self.size, self.device)
             if not bool(self.valid.any()):
                 raise ValueError("valid is False for every row: the batch holds only padding")
+        self.groups, self.num_groups = _group_ids(index, self.size, self.device)
 
     def scores(self, name: str, values: Any, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """A channel as float64, and the rows that enter its statistics (mask ∧ valid), validated."""
@@ -163,19 +170,6 @@ class _Rows:
             raise ValueError(f"constraint {name!r} has no mask: masks holds {sorted(masks)}")
         return _as_mask(f"masks[{name!r}]", masks[name], self.size, self.device)
 
-
-class _Batch(_Rows):
-    """A batch of responses with group ids and a token mask (the output's shape and device)."""
-
-    def __init__(self, index: Any, response_mask: Any, valid: Any, eps: float) -> None:
-        _check_eps(eps)
-        self.eps = float(eps)
-        self.response_mask = torch.as_tensor(response_mask)
-        if self.response_mask.dim() != 2:
-            raise ValueError(f"response_mask must be 2-D [B, L], got shape {tuple(self.response_mask.shape)}")
-        super().__init__(int(self.response_mask.shape[0]), self.response_mask.device, valid)
-        self.groups, self.num_groups = _group_ids(index, self.size, self.device)
-
     def normalize(self, scores: torch.Tensor, used: torch.Tensor) -> torch.Tensor:
         return _normalize(scores, self.groups, used, self.num_groups, self.eps)
 
@@ -186,9 +180,7 @@ def _lambda(lambdas: Mapping[str, Any], name: str) -> float:
     value = lambdas[name]
     if isinstance(value, torch.Tensor):
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
-        raise ValueError(f"lambdas[{name!r}] must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return checks.number(f"lambdas[{name!r}]", value, low=0.0)
 
 
 def group_normalize(scores: Any, index: Any, mask: Any = None, eps: float = 1e-6) -> torch.Tensor:
@@ -221,6 +213,64 @@ def group_normalize(scores: Any, index: Any, mask: Any = None, eps: float = 1e-6
         )
         _check_finite("scores", values, used)
         return _normalize(values[None], groups, used[None], num_groups, float(eps))[0].to(torch.float32)
+
+
+class _StepChannels:
+    """One step's channels for a mode's advantage function (:class:`fgrpo_verl.modes.ModeBatch`).
+
+    Each channel is validated when the mode first reads it, so a mode is never refused for an
+    input it does not use (``acc``/``fmt`` may be ``None`` for modes that read neither).
+    """
+
+    def __init__(
+        self,
+        batch: _Batch,
+        task: Any,
+        acc: Any,
+        fmt: Any,
+        constraints: Mapping[str, Any],
+        masks: Mapping[str, Any],
+        lambdas: Mapping[str, Any],
+        whiten: bool,
+    ) -> None:
+        self._batch = batch
+        self._task, self._acc, self._fmt = task, acc, fmt
+        self._constraints, self._masks, self._lambdas = constraints, masks, lambdas
+        self._whiten = whiten
+
+    def task(self) -> torch.Tensor:
+        return self._batch.scores("task", self._task)[0]
+
+    def weighted_sum(self) -> torch.Tensor:
+        batch = self._batch
+        weights = [1.0] + [_lambda(self._lambdas, name) for name in self._constraints]
+        channels = [batch.scores("task", self._task)] + [
+            batch.scores(f"constraints[{name!r}]", values, batch.mask(name, self._masks))
+            for name, values in self._constraints.items()
+        ]
+        normalized = batch.normalize(torch.stack([s for s, _ in channels]), torch.stack([u for _, u in channels]))
+        weight = torch.tensor(weights, dtype=_F64, device=batch.device).unsqueeze(-1)
+        return (weight * normalized).sum(0)
+
+    def whiten(self, values: torch.Tensor) -> torch.Tensor:
+        return _whiten(values, self._batch.valid, self._batch.eps) if self._whiten else values
+
+    def coupled_terms(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """acc, format, and C·m_C, G·m_G (0 where not applicable or not enabled)."""
+        if self._acc is None or self._fmt is None:
+            raise ValueError("the coupled terms need acc and fmt (one value per response)")
+        batch = self._batch
+        acc, _ = batch.scores("acc", self._acc)
+        fmt, _ = batch.scores("fmt", self._fmt)
+        applicable = {}
+        for name, values in self._constraints.items():
+            scores, used = batch.scores(f"constraints[{name!r}]", values, batch.mask(name, self._masks))
+            applicable[name] = torch.where(used, scores, 0.0)
+        zeros = torch.zeros_like(acc)
+        return acc, fmt, applicable.get("consistency", zeros), applicable.get("spatial_grounding", zeros)
+
+    def normalize(self, score: torch.Tensor) -> torch.Tensor:
+        return self._batch.normalize(score[None], self._batch.valid[None])[0]
 
 
 def compute_fgrpo_advantage(
@@ -266,65 +316,9 @@ def compute_fgrpo_advantage(
     """
     with torch.no_grad():
         batch = _Batch(index, response_mask, valid, eps)
-        weights = [1.0] + [_lambda(lambdas, name) for name in constraints]
-        channels = [batch.scores("task", task)] + [
-            batch.scores(f"constraints[{name!r}]", values, batch.mask(name, masks))
-            for name, values in constraints.items()
-        ]
-        normalized = batch.normalize(torch.stack([s for s, _ in channels]), torch.stack([u for _, u in channels]))
-        weight = torch.tensor(weights, dtype=_F64, device=batch.device).unsqueeze(-1)
-        advantage = (weight * normalized).sum(0)  # A_i = Â_task,i + Σ_k λ_k · Â_k,i
-        if whiten:
-            advantage = _whiten(advantage, batch.valid, batch.eps)
+        step = _StepChannels(batch, task, None, None, constraints, masks, lambdas, whiten)
         # Padding rows are 0 here by construction: they are in no S, and whitening's deviation is 0 off V.
-        return _broadcast(advantage, batch.response_mask)
-
-
-def _coupled(mode: str, acc: torch.Tensor, fmt: torch.Tensor, applicable: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    consistency = applicable.get("consistency", torch.zeros_like(acc))
-    spatial = applicable.get("spatial_grounding", torch.zeros_like(acc))
-    if mode == "additive":
-        return acc / 3.0 + acc * consistency / 3.0 + fmt * spatial / 3.0
-    if mode == "multiplicative":
-        return 0.5 * acc * consistency + 0.5 * fmt * spatial
-    raise ValueError(f"coupled reward mode must be 'additive' or 'multiplicative', got {mode!r}")
-
-
-def _coupled_inputs(
-    rows: _Rows, acc: Any, fmt: Any, constraints: Mapping[str, Any], masks: Mapping[str, Any]
-) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-    """acc, format and each constraint with 0 where it is not applicable (C·m_C, G·m_G)."""
-    if acc is None or fmt is None:
-        raise ValueError("the additive and multiplicative modes need acc and fmt (one value per response)")
-    acc_t, _ = rows.scores("acc", acc)
-    fmt_t, _ = rows.scores("fmt", fmt)
-    applicable = {}
-    for name, values in constraints.items():
-        scores, used = rows.scores(f"constraints[{name!r}]", values, rows.mask(name, masks))
-        applicable[name] = torch.where(used, scores, 0.0)
-    return acc_t, fmt_t, applicable
-
-
-def coupled_reward(
-    mode: str, acc: Any, fmt: Any, constraints: Mapping[str, Any], masks: Mapping[str, Any]
-) -> torch.Tensor:
-    """The single coupled reward of the ``additive`` / ``multiplicative`` ablations (SPEC §2).
-
-    With C = consistency and G = spatial_grounding, each taken as 0 where its mask is 0 or
-    when the constraint is not in ``constraints`` (other constraints do not enter)::
-
-        additive:        r = acc/3 + acc·C/3 + format·G/3
-        multiplicative:  r = 0.5·acc·C + 0.5·format·G
-
-    Returns:
-        float32 ``[B]`` on the device of ``acc`` (CPU for non-tensors).
-    """
-    if acc is None:
-        raise ValueError("the additive and multiplicative modes need acc and fmt (one value per response)")
-    with torch.no_grad():
-        device = acc.device if isinstance(acc, torch.Tensor) else torch.device("cpu")
-        rows = _Rows(int(_as_vector("acc", acc, None, device).shape[0]), device, None)
-        return _coupled(mode, *_coupled_inputs(rows, acc, fmt, constraints, masks)).to(torch.float32)
+        return _broadcast(decoupled_advantage(step), batch.response_mask)
 
 
 def compute_mode_advantage(
@@ -341,28 +335,29 @@ def compute_mode_advantage(
     eps: float = 1e-6,
     whiten: bool = True,
 ) -> torch.Tensor:
-    """The advantage of any mode of SPEC §2, ``[B, L]`` float32; padding rows are 0.
+    """The advantage of ``mode`` (a row of :data:`fgrpo_verl.modes.MODE_TABLE`), ``[B, L]`` float32.
 
-    | mode                       | per-row advantage                                                |
-    |----------------------------|------------------------------------------------------------------|
-    | ``fgrpo``, ``fixed_lambda``| :func:`compute_fgrpo_advantage` with ``constraints`` and λ       |
-    | ``grpo_t``                 | ``group_normalize(task)`` — no constraints, no whitening         |
-    | ``additive``               | ``group_normalize(acc/3 + acc·C/3 + format·G/3)``, no whitening  |
-    | ``multiplicative``         | ``group_normalize(0.5·acc·C + 0.5·format·G)``, no whitening      |
+    The mode's function gives one value per response (its formula is in its docstring); it is
+    broadcast over tokens, and padding rows (``valid`` False) are exactly 0. Inputs are read only
+    as the mode needs them: ``lambdas`` and ``whiten`` by the λ modes, ``acc``/``fmt`` by the
+    coupled ones (``None`` is accepted elsewhere). Whether λ moves between steps is the caller's
+    business: this function uses the λ it is given.
 
-    ``whiten`` and ``lambdas`` apply to the constrained modes only; ``acc``/``fmt`` are needed by
-    the coupled modes only (``None`` is accepted elsewhere). Whether λ moves (``fgrpo``) or
-    stays (``fixed_lambda``) is the caller's business: this function uses the λ it is given.
+    Raises:
+        ValueError: an unknown mode, bad input to a channel the mode reads (as for
+            :func:`compute_fgrpo_advantage`), or a mode function that returns a wrong shape or
+            non-finite values on valid rows.
     """
-    if mode in CONSTRAINED_MODES:
-        return compute_fgrpo_advantage(task, constraints, masks, lambdas, index, response_mask, valid, eps, whiten)
-    if mode not in MODES:
-        raise ValueError(f"unknown advantage mode {mode!r}; known: {list(MODES)}")
+    spec = get_mode(mode)
     with torch.no_grad():
         batch = _Batch(index, response_mask, valid, eps)
-        if mode == "grpo_t":
-            score, _ = batch.scores("task", task)
-        else:
-            score = _coupled(mode, *_coupled_inputs(batch, acc, fmt, constraints, masks))
-        advantage = batch.normalize(score[None], batch.valid[None])[0]
-        return _broadcast(advantage, batch.response_mask)
+        step = _StepChannels(batch, task, acc, fmt, constraints, masks, lambdas, whiten)
+        advantage = torch.as_tensor(spec.advantage(step))
+        if advantage.shape != (batch.size,):
+            raise ValueError(
+                f"the advantage function of mode {mode!r} returned shape {tuple(advantage.shape)}, "
+                f"expected ({batch.size},): one value per response"
+            )
+        advantage = advantage.to(device=batch.device, dtype=_F64)
+        _check_finite(f"the advantage of mode {mode!r}", advantage, batch.valid)
+        return _broadcast(torch.where(batch.valid, advantage, 0.0), batch.response_mask)

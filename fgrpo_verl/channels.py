@@ -13,8 +13,8 @@ CONSTRAINTS: tuple[str, ...] = ("consistency", "semantic_grounding", "spatial_gr
 #: Rule channels that are always applicable.
 TASK_CHANNELS: tuple[str, ...] = ("acc", "format", "task")
 
-#: Advantage modes (SPEC §2).
-MODES: tuple[str, ...] = ("fgrpo", "fixed_lambda", "grpo_t", "additive", "multiplicative")
+#: Constraints scored by a judge model; the others (spatial grounding) are rules.
+JUDGED_CONSTRAINTS: tuple[str, ...] = ("consistency", "semantic_grounding")
 
 #: Judge bookkeeping written per rollout (counts, so they sum over a batch).
 JUDGE_COUNT_KEYS: tuple[str, ...] = (

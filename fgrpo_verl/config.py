@@ -4,7 +4,8 @@ One dataclass per concern: :class:`FGRPOConfig` (advantage and duals),
 :class:`JudgeConfig` (where and how judges are called), :class:`ImageConfig` (the
 model's input frame for box rescaling) and :class:`SentenceConfig` (the trivial-sentence
 filter). ``FGRPOConfig.from_dict`` accepts a plain mapping or an OmegaConf node (the
-``fgrpo`` key of verl's composed config) and raises :class:`ConfigError` naming the
+``fgrpo`` key of verl's composed config), ``FGRPOConfig.from_verl`` the whole composed config
+(it also checks the verl settings FGRPO depends on); both raise :class:`ConfigError` naming the
 offending key, so a bad value stops the run at start-up rather than at step 300.
 
 Secrets never live here: :class:`JudgeConfig` holds the *name* of the environment
@@ -15,12 +16,13 @@ reads it at call time.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from collections.abc import Mapping
 from typing import Any
 
-from fgrpo_verl.channels import CONSTRAINTS, MODES
+from fgrpo_verl import checks
+from fgrpo_verl.channels import CONSTRAINTS
+from fgrpo_verl.modes import MODE_TABLE, ModeSpec, get_mode, modes_without_constraints
 
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "consistency": 0.95,
@@ -49,31 +51,11 @@ def _plain(node: Any) -> Any:
 
 
 def _number(key: str, value: Any, *, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{key} must be a finite number, got {value!r}")
-    if low is not None and value < low:
-        raise ConfigError(f"{key} must be >= {low}, got {value!r}")
-    if high is not None and value > high:
-        raise ConfigError(f"{key} must be <= {high}, got {value!r}")
-    return float(value)
-
-
-def _positive(key: str, value: Any) -> float:
-    # eps = 0 would turn a zero-variance group into 0/0 at the first training step.
-    number = _number(key, value)
-    if number <= 0:
-        raise ConfigError(f"{key} must be > 0, got {value!r}")
-    return number
+    return checks.number(key, value, low=low, high=high, error=ConfigError)
 
 
 def _integer(key: str, value: Any, *, low: int | None = None) -> int:
-    # 2.5 for a count is a typo, not a request for 2: refuse rather than truncate.
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{key} must be an integer, got {value!r}")
-    _number(key, value, low=low)
-    return value
+    return checks.integer(key, value, low=low, error=ConfigError)
 
 
 def _reject_unknown(prefix: str, given: Mapping[str, Any], known: set[str]) -> None:
@@ -233,21 +215,27 @@ class FGRPOConfig:
     sentences: SentenceConfig = dataclasses.field(default_factory=SentenceConfig)
 
     @property
+    def spec(self) -> ModeSpec:
+        """The row of :data:`fgrpo_verl.modes.MODE_TABLE` for ``mode``."""
+        return get_mode(self.mode)
+
+    @property
     def updates_duals(self) -> bool:
-        """Only ``fgrpo`` moves λ; ``fixed_lambda`` keeps ``lambda_init``; other modes have no λ."""
-        return self.mode == "fgrpo"
+        """λ moves by dual ascent (``fgrpo``); ``fixed_lambda`` keeps ``lambda_init``."""
+        return self.spec.updates_lambda
 
     @property
     def uses_constraints(self) -> bool:
-        return self.mode in ("fgrpo", "fixed_lambda")
+        """The advantage weighs constraints by λ, so a dual state is kept (``fgrpo``, ``fixed_lambda``)."""
+        return self.spec.uses_lambda
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None, prefix: str = "fgrpo") -> FGRPOConfig:
         raw = dict(_plain(raw) or {})
         _reject_unknown(prefix, raw, {f.name for f in dataclasses.fields(cls)})
         mode = raw.get("mode", cls.mode)
-        if mode not in MODES:
-            raise ConfigError(f"{prefix}.mode must be one of {list(MODES)}, got {mode!r}")
+        if not isinstance(mode, str) or mode not in MODE_TABLE:
+            raise ConfigError(f"{prefix}.mode must be one of {list(MODE_TABLE)}, got {mode!r}")
         constraints = raw.get("constraints", list(CONSTRAINTS))
         if isinstance(constraints, str):
             constraints = [constraints]
@@ -257,6 +245,13 @@ class FGRPOConfig:
                 raise ConfigError(f"{prefix}.constraints has unknown constraint {name!r}; known: {list(CONSTRAINTS)}")
         if len(set(constraints)) != len(constraints):
             raise ConfigError(f"{prefix}.constraints lists a constraint twice: {list(constraints)}")
+        reads = MODE_TABLE[mode].reads
+        if reads and reads.isdisjoint(constraints):
+            raise ConfigError(
+                f"{prefix}.constraints={list(constraints)} enables none of the constraints {prefix}.mode={mode} "
+                f"reads ({sorted(reads)}), so its advantage would ignore them; enable at least one, or train "
+                f"without constraints with {prefix}.mode={' or '.join(modes_without_constraints())}"
+            )
         thresholds = _per_constraint(f"{prefix}.thresholds", raw.get("thresholds"), DEFAULT_THRESHOLDS)
         for name, value in thresholds.items():
             thresholds[name] = _number(f"{prefix}.thresholds.{name}", value, low=0.0, high=1.0)
@@ -264,12 +259,12 @@ class FGRPOConfig:
         lambda_init = _per_constraint(f"{prefix}.lambda_init", raw.get("lambda_init"), 1.0)
         for name, value in lambda_init.items():
             lambda_init[name] = _number(f"{prefix}.lambda_init.{name}", value, low=0.0, high=lambda_max)
-        whiten = raw.get("whiten", cls.whiten)
-        if not isinstance(whiten, bool):
-            raise ConfigError(f"{prefix}.whiten must be true or false, got {whiten!r}")
-        reinit = raw.get("reinit_duals_on_resume", cls.reinit_duals_on_resume)
-        if not isinstance(reinit, bool):
-            raise ConfigError(f"{prefix}.reinit_duals_on_resume must be true or false, got {reinit!r}")
+        whiten = checks.flag(f"{prefix}.whiten", raw.get("whiten", cls.whiten), error=ConfigError)
+        reinit = checks.flag(
+            f"{prefix}.reinit_duals_on_resume",
+            raw.get("reinit_duals_on_resume", cls.reinit_duals_on_resume),
+            error=ConfigError,
+        )
         return cls(
             mode=mode,
             constraints=constraints,
@@ -278,7 +273,8 @@ class FGRPOConfig:
             lambda_max=lambda_max,
             lambda_init=lambda_init,
             min_applicable=_integer(f"{prefix}.min_applicable", raw.get("min_applicable", cls.min_applicable), low=1),
-            eps=_positive(f"{prefix}.eps", raw.get("eps", cls.eps)),
+            # eps = 0 would turn a zero-variance group into 0/0 at the first training step.
+            eps=checks.number(f"{prefix}.eps", raw.get("eps", cls.eps), positive=True, error=ConfigError),
             whiten=whiten,
             w_acc=_number(f"{prefix}.w_acc", raw.get("w_acc", cls.w_acc), low=0.0),
             w_format=_number(f"{prefix}.w_format", raw.get("w_format", cls.w_format), low=0.0),
@@ -287,6 +283,62 @@ class FGRPOConfig:
             image=ImageConfig.from_dict(raw.get("image"), f"{prefix}.image"),
             sentences=SentenceConfig.from_dict(raw.get("sentences"), f"{prefix}.sentences"),
         )
+
+    @classmethod
+    def from_verl(cls, config: Any) -> FGRPOConfig:
+        """Parse the ``fgrpo`` block of verl's composed config and check the verl settings around it.
+
+        ``config`` is the whole config (an OmegaConf node, or a plain mapping). FGRPO needs verl's V1
+        trainer in sync mode (one dual update per synchronous step), no critic, no KL-shaped reward
+        (the advantage is built from the reward channels), no rollout correction, and a served judge
+        on its own resource pool (a colocated one gets no ground truth in verl 0.9.1).
+
+        Raises:
+            ConfigError: naming the key, for a bad ``fgrpo`` block or a verl setting FGRPO cannot honour.
+        """
+        from omegaconf import DictConfig, OmegaConf
+
+        if not isinstance(config, DictConfig):
+            config = OmegaConf.create(_plain(config) or {})
+
+        def select(key: str, default: Any = None) -> Any:
+            return OmegaConf.select(config, key, default=default)
+
+        if select("fgrpo") is None:
+            raise ConfigError("the config has no `fgrpo` block: compose the recipe (+recipe=fgrpo)")
+        fgrpo = cls.from_dict(config.fgrpo)
+        if not select("trainer.use_v1", True):
+            raise ConfigError("trainer.use_v1=false: FGRPO runs on verl's V1 trainer; set trainer.use_v1=true")
+        trainer_mode = select("trainer.v1.trainer_mode", "sync")
+        if trainer_mode != "sync":
+            raise ConfigError(
+                f"trainer.v1.trainer_mode={trainer_mode}: FGRPO runs in sync mode (one dual update per synchronous "
+                "step); set trainer.v1.trainer_mode=sync"
+            )
+        if select("algorithm.use_kl_in_reward", False):
+            raise ConfigError(
+                "algorithm.use_kl_in_reward=true: the FGRPO advantage is built from the reward channels and would "
+                "ignore a KL-shaped reward; use actor_rollout_ref.actor.use_kl_loss=true instead"
+            )
+        if select("critic.enable") or select("algorithm.adv_estimator") == "gae":
+            raise ConfigError(
+                "FGRPO is critic-free: set algorithm.adv_estimator=grpo and critic.enable=false "
+                f"(got adv_estimator={select('algorithm.adv_estimator')}, critic.enable={select('critic.enable')})"
+            )
+        for key in ("rollout_is", "rollout_rs"):
+            if select(f"algorithm.rollout_correction.{key}") is not None:
+                raise ConfigError(
+                    f"algorithm.rollout_correction.{key} is set: the FGRPO trainer does not apply rollout "
+                    f"correction; set algorithm.rollout_correction.{key}=null"
+                )
+        if select("reward.reward_model.enable", False) and not select("reward.reward_model.enable_resource_pool", False):
+            raise ConfigError(
+                "reward.reward_model.enable=true with enable_resource_pool=false: a judge colocated with the policy "
+                "scores after sampling and gets no ground truth in verl 0.9.1. Serve it on its own pool "
+                "(reward.reward_model.enable_resource_pool=true with reward.reward_model.n_gpus_per_node/nnodes) "
+                "or use an external judge (fgrpo.judge.urls)"
+            )
+        return fgrpo
 
     def active_thresholds(self) -> dict[str, float]:
         """τ_k of the enabled constraints only."""

@@ -5,8 +5,8 @@ checkpoint and restored exactly on resume. The file holds::
 
     {"format_version": 1,
      "global_step": N,
-     "config": {mode, constraints, thresholds, dual_lr, lambda_max, lambda_init, min_applicable, ...},
-     "duals": DualAscent.state_dict()}
+     "config": config_fingerprint(config),     # the advantage settings the dual state does not hold
+     "duals": DualAscent.state_dict()}         # λ, step, constraints, τ, lr, λ_max, λ_init, min_applicable
 
 It is written atomically (temporary file, then rename) and before verl writes
 ``latest_checkpointed_iteration.txt``, so a checkpoint the tracker points to always has it.
@@ -15,6 +15,10 @@ On resume in a mode that uses λ (``fgrpo``, ``fixed_lambda``), a checkpoint wit
 or one whose constraint set differs from ``fgrpo.constraints``, is an error
 (:class:`DualStateError`) unless ``fgrpo.reinit_duals_on_resume=true``, which logs a warning
 and keeps λ at ``fgrpo.lambda_init``. Modes without λ neither need nor read the file.
+
+This module checks the file (readable, UTF-8, JSON, its top-level fields, the step it belongs
+to); :meth:`DualAscent.load_state_dict` checks the dual state inside it. Either way a malformed
+file is a :class:`DualStateError` naming the file and the field.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from fgrpo_verl import checks
 from fgrpo_verl.config import FGRPOConfig
-from fgrpo_verl.duals import DualAscent
+from fgrpo_verl.duals import ConstraintSetMismatch, DualAscent
 
 logger = logging.getLogger(__name__)
 
@@ -50,15 +55,9 @@ def build_duals(config: FGRPOConfig) -> DualAscent:
 
 
 def config_fingerprint(config: FGRPOConfig) -> dict[str, Any]:
-    """The settings that shape λ and the advantage, as plain JSON values."""
+    """The settings that shape the advantage and that the dual state does not hold, as JSON values."""
     return {
         "mode": config.mode,
-        "constraints": list(config.constraints),
-        "thresholds": config.active_thresholds(),
-        "dual_lr": config.dual_lr,
-        "lambda_max": config.lambda_max,
-        "lambda_init": config.active_lambda_init(),
-        "min_applicable": config.min_applicable,
         "eps": config.eps,
         "whiten": config.whiten,
         "w_acc": config.w_acc,
@@ -87,18 +86,34 @@ def save_dual_state(folder: str | os.PathLike[str], duals: DualAscent, config: F
 
 
 def _read(path: Path) -> dict[str, Any]:
+    """The file's payload with its top-level fields checked; :class:`DualStateError` naming file and field."""
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise DualStateError(f"cannot read the FGRPO dual state {path}: {err}") from err
-    if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
+    except UnicodeDecodeError as err:
+        raise DualStateError(f"{path}: not UTF-8 text (byte {err.start}): not an FGRPO dual state") from None
+    except json.JSONDecodeError as err:
+        raise DualStateError(f"{path}: not JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+    except RecursionError:
+        raise DualStateError(f"{path}: JSON nested too deeply: not an FGRPO dual state") from None
+    except OSError as err:
+        raise DualStateError(f"cannot read the FGRPO dual state {path}: {err.strerror or err}") from None
+    if not isinstance(payload, dict):
+        raise DualStateError(f"{path}: expected a JSON object, got {type(payload).__name__}")
+    if payload.get("format_version") != FORMAT_VERSION:
         raise DualStateError(
-            f"{path} is not an FGRPO dual state of format_version {FORMAT_VERSION}: "
-            f"got format_version {payload.get('format_version') if isinstance(payload, dict) else None!r}"
+            f"{path}: format_version must be {FORMAT_VERSION} (an FGRPO dual state), "
+            f"got {payload.get('format_version')!r}"
         )
     for key in ("global_step", "config", "duals"):
         if key not in payload:
-            raise DualStateError(f"{path} lacks the key {key!r}")
+            raise DualStateError(f"{path}: the field {key!r} is missing")
+    for key in ("config", "duals"):
+        if not isinstance(payload[key], dict):
+            raise DualStateError(f"{path}: {key} must be a JSON object, got {payload[key]!r}")
+    try:
+        checks.integer("global_step", payload["global_step"], low=0)
+    except ValueError as err:
+        raise DualStateError(f"{path}: {err}") from None
     return payload
 
 
@@ -108,7 +123,7 @@ def restore_dual_state(
     """Load ``folder/fgrpo_duals.json`` into ``duals``; True when λ was restored, False when not needed/reinitialised.
 
     Raises:
-        DualStateError: (modes with λ only) the file is missing or unreadable, it belongs to another
+        DualStateError: (modes with λ only) the file is missing or malformed, it belongs to another
             step, or its constraint set differs from ``config.constraints``; the first and last
             are downgraded to a warning by ``config.reinit_duals_on_resume``.
     """
@@ -129,13 +144,15 @@ def restore_dual_state(
             f"restored: it was not written by the FGRPO trainer. Resume from an FGRPO checkpoint, or {reinit_hint}"
         )
     payload = _read(path)
-    if payload["global_step"] != global_step:
+    if int(payload["global_step"]) != global_step:
         raise DualStateError(
             f"{path} was saved at global step {payload['global_step']} but sits in the checkpoint of step "
             f"{global_step}; it does not belong to this checkpoint"
         )
-    saved = list(payload["duals"].get("constraints", []))
-    if set(saved) != set(config.constraints):
+    try:
+        duals.load_state_dict(payload["duals"])
+    except ConstraintSetMismatch:
+        saved = list(payload["duals"]["constraints"])
         if config.reinit_duals_on_resume:
             logger.warning(
                 "%s holds λ for constraints %s but fgrpo.constraints is %s; fgrpo.reinit_duals_on_resume=true: "
@@ -149,14 +166,16 @@ def restore_dual_state(
         raise DualStateError(
             f"{path} holds λ for the constraints {saved}, but fgrpo.constraints is {list(config.constraints)}. "
             f"Resume with the constraints the run was started with, or {reinit_hint}"
-        )
-    try:
-        duals.load_state_dict(payload["duals"])
+        ) from None
     except ValueError as err:
-        raise DualStateError(f"{path}: {err}") from err
+        raise DualStateError(f"{path}: duals.{err}") from None
     current = config_fingerprint(config)
-    changed = sorted(key for key, value in payload["config"].items() if current.get(key) != value)
+    changed = sorted(key for key, value in current.items() if payload["config"].get(key) != value)
     if changed:
-        logger.warning("resuming FGRPO with changed settings %s (saved: %s)", changed, payload["config"])
+        logger.warning(
+            "resuming FGRPO with changed settings %s (saved: %s)",
+            changed,
+            {key: payload["config"].get(key) for key in changed},
+        )
     logger.info("restored FGRPO dual state from %s: λ=%s after %d dual steps", path, duals.lambdas, duals.step)
     return True

@@ -10,17 +10,19 @@ A constraint below its threshold (c̄_k < τ_k) raises λ_k, i.e. weighs that co
 advantage more; one above it lowers λ_k towards 0. The caller computes the step's advantage
 with :attr:`DualAscent.lambdas` first and calls :meth:`DualAscent.update` afterwards
 ("compute, then update"), so the λ logged as ``fgrpo/lambda/{k}`` is the one the policy
-gradient actually used.
+gradient actually used. ``n_k`` and ``c̄_k`` come from :func:`applicable_mean`, which the step's
+metrics (:mod:`fgrpo_verl.step_stats`) use as well.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import torch
+
+from fgrpo_verl import checks
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +38,16 @@ _STATE_KEYS: tuple[str, ...] = (
 )
 
 
-def _finite(name: str, value: Any, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(f"{name} must lie in [{low}, {high}], got {value!r}")
-    return float(value)
+class ConstraintSetMismatch(ValueError):
+    """A saved dual state holds λ for another set of constraints than this :class:`DualAscent`."""
+
+
+def applicable_mean(values: torch.Tensor, used: torch.Tensor) -> tuple[int, float]:
+    """``(n, c̄)`` with ``n = Σ used`` and ``c̄ = Σ used·s / n`` in float64; ``c̄ = 0.0`` when ``n = 0``."""
+    count = int(used.sum())
+    if not count:
+        return 0, 0.0
+    return count, float(torch.where(used, values.double(), 0.0).sum() / count)
 
 
 def _row_vector(name: str, values: Any, size: int | None) -> torch.Tensor:
@@ -79,18 +85,18 @@ class DualAscent:
         lambda_init: float | Mapping[str, float] = 1.0,
         min_applicable: int = 8,
     ) -> None:
-        self.thresholds = {str(k): _finite(f"thresholds[{k!r}]", v) for k, v in thresholds.items()}
-        self.lr = _finite("lr", lr, low=0.0)
-        self.lambda_max = _finite("lambda_max", lambda_max, low=0.0)
-        if isinstance(min_applicable, bool) or not isinstance(min_applicable, int) or min_applicable < 1:
-            raise ValueError(f"min_applicable must be an integer >= 1, got {min_applicable!r}")
-        self.min_applicable = min_applicable
+        self.thresholds = {str(k): checks.number(f"thresholds[{k!r}]", v) for k, v in thresholds.items()}
+        self.lr = checks.number("lr", lr, low=0.0)
+        self.lambda_max = checks.number("lambda_max", lambda_max, low=0.0)
+        self.min_applicable = checks.integer("min_applicable", min_applicable, low=1)
         if isinstance(lambda_init, Mapping):
             self._check_names("lambda_init", lambda_init)
             init = {k: lambda_init[k] for k in self.thresholds}
         else:
             init = dict.fromkeys(self.thresholds, lambda_init)
-        self.lambda_init = {k: _finite(f"lambda_init[{k!r}]", v, 0.0, self.lambda_max) for k, v in init.items()}
+        self.lambda_init = {
+            k: checks.number(f"lambda_init[{k!r}]", v, low=0.0, high=self.lambda_max) for k, v in init.items()
+        }
         self._lambdas = dict(self.lambda_init)
         self.step = 0
 
@@ -110,12 +116,12 @@ class DualAscent:
             )
 
     def update(self, scores: Mapping[str, Any], masks: Mapping[str, Any], valid: Any = None) -> dict[str, float]:
-        """One projected dual-ascent step; returns this step's metrics.
+        """One projected dual-ascent step; returns what only the update knows, per constraint k:
+        ``fgrpo/lambda_next/{k}`` (λ_k after the step) and ``fgrpo/constraint/{k}/skipped`` (1.0 when
+        n_k < min_applicable, so λ_k did not move).
 
-        Metrics per constraint k: ``fgrpo/lambda/{k}`` (λ used this step, before the update),
-        ``fgrpo/lambda_next/{k}``, ``fgrpo/constraint/{k}/mean`` (c̄_k, 0.0 when n_k = 0),
-        ``/slack`` (c̄_k − τ_k, 0.0 when n_k = 0), ``/applicable`` (n_k) and ``/skipped``
-        (1.0 when n_k < min_applicable, so λ_k did not move).
+        The λ used and ``n_k``, ``c̄_k`` are logged with the step's other metrics by
+        :func:`fgrpo_verl.step_stats.step_metrics`.
 
         Args:
             scores, masks: constraint name -> ``[B]`` values / 0-1 applicability (extra keys ignored).
@@ -129,17 +135,12 @@ class DualAscent:
         metrics: dict[str, float] = {}
         new = dict(self._lambdas)
         for name, (values, used) in rows.items():
-            count = int(used.sum())
-            mean = float(torch.where(used, values, 0.0).sum() / count) if count else 0.0
+            count, mean = applicable_mean(values, used)
             skipped = count < self.min_applicable
             if not skipped:
                 stepped = self._lambdas[name] + self.lr * (self.thresholds[name] - mean)
                 new[name] = min(max(stepped, 0.0), self.lambda_max)
-            metrics[f"fgrpo/lambda/{name}"] = self._lambdas[name]
             metrics[f"fgrpo/lambda_next/{name}"] = new[name]
-            metrics[f"fgrpo/constraint/{name}/mean"] = mean
-            metrics[f"fgrpo/constraint/{name}/slack"] = mean - self.thresholds[name] if count else 0.0
-            metrics[f"fgrpo/constraint/{name}/applicable"] = float(count)
             metrics[f"fgrpo/constraint/{name}/skipped"] = float(skipped)
         self._lambdas = new
         self.step += 1
@@ -184,44 +185,64 @@ class DualAscent:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore λ, the step count and the settings saved with them, exactly.
+        """Restore λ, the step count and the settings saved with them; the one check of a saved state.
 
-        The saved settings (τ, lr, λ_max, λ_init, min_applicable) win over the ones this object
-        was built with, as SPEC §3 asks; a difference is logged so a changed config is visible.
+        The saved τ, lr, λ_init and min_applicable win over the ones this object was built with,
+        as SPEC §3 asks; a difference is logged so a changed config is visible. ``lambda_max`` is
+        the exception: it bounds λ, so this object's (the configured) value holds, and a saved λ
+        or λ_init above it is clipped to it with a warning that names both values.
 
         Raises:
-            ValueError: missing keys, or a constraint set different from this object's.
+            ConstraintSetMismatch: the state holds λ for another constraint set (both are named).
+            ValueError: anything else malformed; the message starts with the field
+                (``step must be an integer >= 0, got '5'``). Nothing changes on error.
         """
-        missing = [key for key in _STATE_KEYS if key not in state]
-        if missing:
-            raise ValueError(f"dual state is missing {missing}; it has {sorted(state)}")
-        names = list(state["constraints"])
+        if not isinstance(state, Mapping):
+            raise ValueError(f"the dual state must be a mapping, got {type(state).__name__}")
+        for key in _STATE_KEYS:
+            if key not in state:
+                raise ValueError(f"{key} is missing; the state holds {sorted(state)}")
+        names = state["constraints"]
+        if not isinstance(names, (list, tuple)) or not all(isinstance(name, str) for name in names):
+            raise ValueError(f"constraints must be a list of constraint names, got {names!r}")
         if len(set(names)) != len(names):
-            raise ValueError(f"the saved dual state lists a constraint twice: {names}")
-        self._check_names("the saved dual state", names)
-        self._check_names("the saved dual state's thresholds", state["thresholds"])
-        self._check_names("the saved dual state's lambdas", state["lambdas"])
+            raise ValueError(f"constraints lists a constraint twice: {list(names)}")
+        if set(names) != set(self.thresholds):
+            raise ConstraintSetMismatch(
+                f"constraints {sorted(names)} differ from the constraints {sorted(self.thresholds)} of this DualAscent"
+            )
+        for key in ("thresholds", "lambdas", "lambda_init"):
+            if not isinstance(state[key], Mapping) or set(state[key]) != set(names):
+                raise ValueError(f"{key} must map exactly the constraints {sorted(names)}, got {state[key]!r}")
         restored = DualAscent(
             state["thresholds"], state["lr"], state["lambda_max"], state["lambda_init"], state["min_applicable"]
         )
-        lambdas = {
-            k: _finite(f"saved lambdas[{k!r}]", state["lambdas"][k], 0.0, restored.lambda_max) for k in self.thresholds
-        }
-        step = state["step"]
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValueError(f"saved step must be an integer >= 0, got {step!r}")
-        changed = [
-            key
+        lambdas = {k: checks.number(f"lambdas[{k!r}]", state["lambdas"][k], low=0.0) for k in self.thresholds}
+        step = checks.integer("step", state["step"], low=0)
+        changed = {
+            key: (getattr(restored, key), getattr(self, key))
             for key in ("thresholds", "lr", "lambda_max", "lambda_init", "min_applicable")
             if getattr(restored, key) != getattr(self, key)
-        ]
+        }
         if changed:
             logger.warning(
-                "restoring dual state saved with different %s than the current config; the saved values are used",
-                ", ".join(changed),
+                "restoring dual state saved with settings other than the current config's: %s; the saved values "
+                "are used, except lambda_max (the current value bounds λ)",
+                "; ".join(f"{key} saved {saved} (config {now})" for key, (saved, now) in changed.items()),
+            )
+        above = [k for k in names if max(lambdas[k], restored.lambda_init[k]) > self.lambda_max]
+        if above:
+            logger.warning(
+                "the saved dual state holds λ above lambda_max = %s of the current config (saved λ %s, λ_init %s, "
+                "lambda_max %s); clipped to %s",
+                self.lambda_max,
+                {k: lambdas[k] for k in above},
+                {k: restored.lambda_init[k] for k in above},
+                restored.lambda_max,
+                self.lambda_max,
             )
         self.thresholds = {k: restored.thresholds[k] for k in names}
-        self.lr, self.lambda_max, self.min_applicable = restored.lr, restored.lambda_max, restored.min_applicable
-        self.lambda_init = {k: restored.lambda_init[k] for k in self.thresholds}
-        self._lambdas = {k: lambdas[k] for k in self.thresholds}
+        self.lr, self.min_applicable = restored.lr, restored.min_applicable
+        self.lambda_init = {k: min(restored.lambda_init[k], self.lambda_max) for k in self.thresholds}
+        self._lambdas = {k: min(lambdas[k], self.lambda_max) for k in self.thresholds}
         self.step = step

@@ -29,20 +29,13 @@ logger = logging.getLogger(__name__)
 
 TRAINER_PACKAGE = "verl.trainer.ppo.v1"
 _HOOK_ATTR = "_fgrpo_verl_import_hook"
-#: Class attribute (True) of the trainer classes that run FGRPO for a config with an ``fgrpo`` block.
-FGRPO_AWARE_ATTR = "_fgrpo_verl_trainer"
-
-
-def is_fgrpo_aware(trainer_cls: Any) -> bool:
-    """Whether a trainer class (a registry entry) runs FGRPO for configs with an ``fgrpo`` block."""
-    return bool(getattr(trainer_cls, FGRPO_AWARE_ATTR, False))
 
 
 def install_trainer_selector() -> None:
     """Register the FGRPO-aware selector as verl's ``"sync"`` trainer (no-op when one already is)."""
     from verl.trainer.ppo.v1 import trainer_base
 
-    from fgrpo_verl.trainer_selector import SyncTrainerSelector
+    from fgrpo_verl.trainer_selector import SyncTrainerSelector, is_fgrpo_aware
 
     if is_fgrpo_aware(trainer_base.TRAINER_REGISTRY.get("sync")):
         return

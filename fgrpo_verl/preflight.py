@@ -6,8 +6,8 @@ callback :class:`PreflightCallback` that the recipe config installs (``hydra.cal
 applies only when the recipe is active. Hydra does not run callbacks for ``--cfg job``, so printing
 the composed config works anywhere. In order:
 
-1. **Config** — the ``fgrpo`` block parses (:class:`~fgrpo_verl.config.FGRPOConfig`), the verl
-   settings fit FGRPO (:func:`validate_training_config`) and verl's own ``validate_config`` passes.
+1. **Config** — the ``fgrpo`` block parses and the verl settings fit FGRPO
+   (:meth:`~fgrpo_verl.config.FGRPOConfig.from_verl`), and verl's own ``validate_config`` passes.
 2. **GPUs** — a run that will start its own local Ray needs ``trainer.n_gpus_per_node`` CUDA GPUs
    on this machine (:func:`gpu_shortfall`). Without them the run stops with one message saying
    what was found, what training needs, and that ``fgrpo-verl demo`` runs on CPU.
@@ -36,51 +36,6 @@ SKIP_GPU_CHECK_ENV = "FGRPO_SKIP_GPU_CHECK"
 
 def _select(config: Any, key: str, default: Any = None) -> Any:
     return OmegaConf.select(config, key, default=default)
-
-
-def validate_training_config(config: DictConfig) -> FGRPOConfig:
-    """Parse ``config.fgrpo`` and check that the verl settings around it fit FGRPO.
-
-    Raises:
-        ConfigError: naming the key, for a bad ``fgrpo`` block or a verl setting FGRPO cannot honour.
-    """
-    if _select(config, "fgrpo") is None:
-        raise ConfigError("the config has no `fgrpo` block: compose the recipe (+recipe=fgrpo)")
-    fgrpo = FGRPOConfig.from_dict(config.fgrpo)
-    if not _select(config, "trainer.use_v1", True):
-        raise ConfigError("trainer.use_v1=false: FGRPO runs on verl's V1 trainer; set trainer.use_v1=true")
-    mode = _select(config, "trainer.v1.trainer_mode", "sync")
-    if mode != "sync":
-        raise ConfigError(
-            f"trainer.v1.trainer_mode={mode}: FGRPO runs in sync mode (one dual update per synchronous step); "
-            "set trainer.v1.trainer_mode=sync"
-        )
-    if _select(config, "algorithm.use_kl_in_reward", False):
-        raise ConfigError(
-            "algorithm.use_kl_in_reward=true: the FGRPO advantage is built from the reward channels and would "
-            "ignore a KL-shaped reward; use actor_rollout_ref.actor.use_kl_loss=true instead"
-        )
-    if _select(config, "critic.enable") or _select(config, "algorithm.adv_estimator") == "gae":
-        raise ConfigError(
-            "FGRPO is critic-free: set algorithm.adv_estimator=grpo and critic.enable=false "
-            f"(got adv_estimator={_select(config, 'algorithm.adv_estimator')}, critic.enable={_select(config, 'critic.enable')})"
-        )
-    for key in ("rollout_is", "rollout_rs"):
-        if _select(config, f"algorithm.rollout_correction.{key}") is not None:
-            raise ConfigError(
-                f"algorithm.rollout_correction.{key} is set: the FGRPO trainer does not apply rollout correction; "
-                f"set algorithm.rollout_correction.{key}=null"
-            )
-    if _select(config, "reward.reward_model.enable", False) and not _select(
-        config, "reward.reward_model.enable_resource_pool", False
-    ):
-        raise ConfigError(
-            "reward.reward_model.enable=true with enable_resource_pool=false: a judge colocated with the policy "
-            "scores after sampling and gets no ground truth in verl 0.9.1. Serve it on its own pool "
-            "(reward.reward_model.enable_resource_pool=true with reward.reward_model.n_gpus_per_node/nnodes) "
-            "or use an external judge (fgrpo.judge.urls)"
-        )
-    return fgrpo
 
 
 def _verl_validate(config: DictConfig) -> None:
@@ -168,7 +123,7 @@ def _check_gpus(config: DictConfig) -> None:
 def _check_trainer_selected(config: DictConfig) -> None:
     from verl.trainer.ppo.v1 import get_trainer_cls
 
-    from fgrpo_verl.plugin import is_fgrpo_aware
+    from fgrpo_verl.trainer_selector import is_fgrpo_aware
 
     mode = _select(config, "trainer.v1.trainer_mode", "sync")
     trainer_cls = get_trainer_cls(mode)
@@ -184,7 +139,7 @@ def _check_trainer_selected(config: DictConfig) -> None:
 def preflight(config: DictConfig) -> FGRPOConfig:
     """Run the three checks of the module docstring; ``SystemExit`` with a one-paragraph message on failure."""
     try:
-        fgrpo = validate_training_config(config)
+        fgrpo = FGRPOConfig.from_verl(config)
         _verl_validate(config)
     except (ConfigError, AssertionError, ValueError) as err:
         raise SystemExit(f"fgrpo: invalid config: {err}") from None

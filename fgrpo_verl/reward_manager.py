@@ -11,14 +11,11 @@ docstring gives the formulas and masks); the manager only decodes and adapts to 
 
 The manager knows rewards and judges and nothing about advantages. Only the constraints in
 ``fgrpo.constraints`` are computed, and judges are asked only for the channels the advantage
-mode reads (:data:`fgrpo_verl.rollout_scoring.JUDGED_CHANNELS_BY_MODE`): ``grpo_t`` makes no judge call at all.
+mode reads (:attr:`fgrpo_verl.modes.ModeSpec.judged`): ``grpo_t`` makes no judge call at all.
 
-Bad input never raises out of :meth:`~FGRPORewardManager.run_single`: a row field a channel
-needs that is missing or malformed makes that channel not applicable (mask 0), logged with the
-row's ``extra_info.index`` and counted per process (:attr:`FGRPORewardManager.skipped`). A judge
-call that fails (``None`` after the judge's own retries) makes its channel not applicable and
-counts in ``judge_failures``; policy text that addresses the judge is answered by the judge's
-injection rule (consistency 0, sentence INCORRECT) and counts in ``judge_flagged``.
+Bad input never raises out of :meth:`~FGRPORewardManager.run_single`; the rule for malformed rows
+and failed judge calls is :class:`~fgrpo_verl.rollout_scoring.RolloutScorer`'s, with the skips
+counted per process in :attr:`FGRPORewardManager.skipped`.
 
 The recipe selects it by module path, which works in every reward worker with no registration:
 ``reward.reward_manager.source=importlib``,

@@ -22,7 +22,9 @@ semantic grounding are then reported over all samples, not only correct ones.
 Bad input never raises out of :meth:`RolloutScorer.score`: a missing or malformed field that a
 channel needs makes that channel not applicable, logged with the row's ``extra_info.index`` and
 counted in :attr:`RolloutScorer.skipped`. A judge call that fails (``None`` after the judge's own
-retries) makes its channel not applicable and counts in ``judge_failures``.
+retries) makes its channel not applicable and counts in ``judge_failures``; policy text that
+addresses the judge is answered by the judge's injection rule (consistency 0, sentence INCORRECT)
+and counts in ``judge_flagged``.
 """
 
 import asyncio
@@ -35,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from fgrpo_verl.channels import CONSTRAINTS, JUDGE_LATENCY_KEY, extra_info_keys, mask_key
+from fgrpo_verl.channels import CONSTRAINTS, JUDGE_LATENCY_KEY, JUDGED_CONSTRAINTS, extra_info_keys, mask_key
 from fgrpo_verl.config import FGRPOConfig
 from fgrpo_verl.judges import Judge, JudgeTally
 from reward_fns import (
@@ -51,17 +53,6 @@ from reward_fns import (
 )
 
 logger = logging.getLogger(__name__)
-
-#: Judge-scored constraints each advantage mode reads (SPEC §2). The coupled modes read C only
-#: (their G is the rule-based spatial channel); ``grpo_t`` reads none.
-JUDGED_CHANNELS_BY_MODE: dict[str, frozenset[str]] = {
-    "fgrpo": frozenset({"consistency", "semantic_grounding"}),
-    "fixed_lambda": frozenset({"consistency", "semantic_grounding"}),
-    "additive": frozenset({"consistency"}),
-    "multiplicative": frozenset({"consistency"}),
-    "grpo_t": frozenset(),
-}
-
 
 class RowFieldError(ValueError):
     """A row field that a channel needs is missing or malformed; the message names the field."""
@@ -220,16 +211,17 @@ class SampleView:
 
 
 def computed_channels(config: FGRPOConfig, judge_all: bool = False) -> frozenset[str]:
-    """Constraints a scorer computes: the enabled ones the mode reads (all three with ``judge_all``)."""
+    """Constraints a scorer computes (all three with ``judge_all``): the enabled ones, minus the
+    judge-scored ones the mode does not read. Rule channels are cheap and always logged."""
     if judge_all:
         return frozenset(CONSTRAINTS)
-    judged = JUDGED_CHANNELS_BY_MODE[config.mode]
-    return frozenset(c for c in config.constraints if c == "spatial_grounding" or c in judged)
+    judged = config.spec.judged
+    return frozenset(c for c in config.constraints if c not in JUDGED_CONSTRAINTS or c in judged)
 
 
 def needs_judge(channels: frozenset[str]) -> bool:
     """Whether any of ``channels`` is judge-scored (spatial grounding is a rule)."""
-    return not channels.isdisjoint(JUDGED_CHANNELS_BY_MODE["fgrpo"])
+    return not channels.isdisjoint(JUDGED_CONSTRAINTS)
 
 
 class RolloutScorer:

@@ -12,7 +12,8 @@ the reward manager stored for each rollout. This module
 
       fgrpo/reward/{acc,format,task}/mean   = mean_V(r)
       fgrpo/constraint/{k}/applicable       = n_k = Σ_V m_k
-      fgrpo/constraint/{k}/mean             = c̄_k = Σ_V m_k·s_k / n_k      (0.0 when n_k = 0)
+      fgrpo/constraint/{k}/mean             = c̄_k = Σ_V m_k·s_k / n_k      (0.0 when n_k = 0; the c̄_k of
+                                              the dual update, fgrpo_verl.duals.applicable_mean)
       fgrpo/constraint/{k}/slack            = c̄_k − τ_k                   (0.0 when n_k = 0)
       fgrpo/lambda/{k}                      = λ_k used for this step's advantage
       fgrpo/inconsistency_rate              = Σ_V [acc>0]·m_C·(1 − C) / Σ_V [acc>0]·m_C
@@ -30,6 +31,7 @@ from typing import Any
 import torch
 
 from fgrpo_verl.channels import JUDGE_COUNT_KEYS, JUDGE_LATENCY_KEY, extra_info_keys, mask_key
+from fgrpo_verl.duals import applicable_mean
 
 #: What a user must configure so that the channels exist (quoted in the missing-keys error).
 REWARD_MANAGER_HINT = (
@@ -98,11 +100,6 @@ def channel_tensors(
     return {key: torch.tensor(values, dtype=torch.float32) for key, values in columns.items()}
 
 
-def _mean(values: torch.Tensor, rows: torch.Tensor) -> float:
-    count = int(rows.sum())
-    return float(values[rows].double().sum() / count) if count else 0.0
-
-
 def step_metrics(
     channels: Mapping[str, torch.Tensor],
     valid: torch.Tensor,
@@ -121,11 +118,9 @@ def step_metrics(
     """
     metrics: dict[str, float] = {}
     for name in ("acc", "format", "task"):
-        metrics[f"fgrpo/reward/{name}/mean"] = _mean(channels[name], valid)
+        metrics[f"fgrpo/reward/{name}/mean"] = applicable_mean(channels[name], valid)[1]
     for name in constraints:
-        applicable = valid & (channels[mask_key(name)] > 0)
-        count = int(applicable.sum())
-        mean = _mean(channels[name], applicable)
+        count, mean = applicable_mean(channels[name], valid & (channels[mask_key(name)] > 0))
         metrics[f"fgrpo/constraint/{name}/applicable"] = float(count)
         metrics[f"fgrpo/constraint/{name}/mean"] = mean
         metrics[f"fgrpo/constraint/{name}/slack"] = mean - float(thresholds[name]) if count else 0.0
@@ -133,7 +128,7 @@ def step_metrics(
         metrics[f"fgrpo/lambda/{name}"] = float(value)
     judged_correct = valid & (channels["acc"] > 0) & (channels[mask_key("consistency")] > 0)
     if bool(judged_correct.any()):
-        metrics["fgrpo/inconsistency_rate"] = 1.0 - _mean(channels["consistency"], judged_correct)
+        metrics["fgrpo/inconsistency_rate"] = 1.0 - applicable_mean(channels["consistency"], judged_correct)[1]
     for key in JUDGE_COUNT_KEYS:
         metrics[f"fgrpo/judge/{key.removeprefix('judge_')}"] = float(channels[key][valid].double().sum())
     latencies = channels[JUDGE_LATENCY_KEY][valid & (channels[JUDGE_LATENCY_KEY] > 0)].double()

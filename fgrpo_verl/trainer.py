@@ -12,13 +12,8 @@ state to checkpoints. Per training step (``_compute_advantage``):
 4. then update λ by dual ascent (mode ``fgrpo`` only) and log the ``fgrpo/*`` metrics.
 
 The maths live in :mod:`fgrpo_verl.advantage` and :mod:`fgrpo_verl.duals`, the bookkeeping in
-:mod:`fgrpo_verl.step_stats` and :mod:`fgrpo_verl.dual_state`; this module only moves data.
-
-verl picks the trainer class by ``trainer.v1.trainer_mode`` from a registry and compares that
-mode with ``"sync"`` in several places, so FGRPO keeps the mode ``sync``: the verl plugin
-(:mod:`fgrpo_verl.plugin`) registers :class:`fgrpo_verl.trainer_selector.SyncTrainerSelector` under
-``"sync"``, which builds :class:`FGRPOTrainer` when the config has an ``fgrpo`` block and verl's
-``PPOTrainerSync`` otherwise.
+:mod:`fgrpo_verl.step_stats` and :mod:`fgrpo_verl.dual_state`; this module only moves data. verl
+builds this class through :mod:`fgrpo_verl.trainer_selector` (how and why: :mod:`fgrpo_verl.plugin`).
 """
 
 from __future__ import annotations
@@ -37,8 +32,8 @@ from verl.workers.utils.padding import response_to_nested
 
 from fgrpo_verl.advantage import compute_mode_advantage
 from fgrpo_verl.channels import mask_key
+from fgrpo_verl.config import FGRPOConfig
 from fgrpo_verl.dual_state import build_duals, restore_dual_state, save_dual_state
-from fgrpo_verl.preflight import validate_training_config
 from fgrpo_verl.step_stats import channel_tensors, reward_extra_infos, step_metrics, valid_rows
 
 
@@ -58,11 +53,8 @@ class FGRPOTrainer(PPOTrainerSync):
     :class:`~fgrpo_verl.config.ConfigError` before any worker starts.
     """
 
-    #: Runs FGRPO for an ``fgrpo`` config (see :func:`fgrpo_verl.plugin.is_fgrpo_aware`).
-    _fgrpo_verl_trainer = True
-
     def __init__(self, config: DictConfig) -> None:
-        self.fgrpo = validate_training_config(config)
+        self.fgrpo = FGRPOConfig.from_verl(config)
         self.duals = build_duals(self.fgrpo)
         super().__init__(config)
 

@@ -1,8 +1,7 @@
-"""verl's ``"sync"`` trainer entry once the fgrpo-verl plugin is active (see :mod:`fgrpo_verl.plugin`).
+"""verl's ``"sync"`` trainer entry once the fgrpo-verl plugin is active (why: :mod:`fgrpo_verl.plugin`).
 
-Kept apart from :mod:`fgrpo_verl.trainer` on purpose: the plugin imports this module right after
-verl's V1 trainers are imported, which may happen *while* ``fgrpo_verl.trainer`` is being imported
-(it imports them); this module therefore imports nothing of fgrpo-verl at load time.
+This module imports nothing of fgrpo-verl at load time: the plugin imports it right after verl's
+V1 trainers are imported, which may happen while :mod:`fgrpo_verl.trainer` is itself being imported.
 """
 
 from __future__ import annotations
@@ -11,6 +10,16 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+
+#: Class attribute (True) that marks a trainer-registry entry as FGRPO-aware. A marker rather than
+#: ``is SyncTrainerSelector``, so that a second copy of this class (the module imported under
+#: another name) is recognised too.
+FGRPO_AWARE_ATTR = "_fgrpo_verl_trainer"
+
+
+def is_fgrpo_aware(trainer_cls: Any) -> bool:
+    """Whether a trainer class (a registry entry) runs FGRPO for configs with an ``fgrpo`` block."""
+    return bool(getattr(trainer_cls, FGRPO_AWARE_ATTR, False))
 
 
 class SyncTrainerSelector(PPOTrainerSync):

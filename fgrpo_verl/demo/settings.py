@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 
 import numpy as np
+
+from fgrpo_verl import checks
 
 #: Question types of :mod:`data_prep.synthetic`, in its order (a test keeps the two equal).
 QUESTION_TYPES: tuple[str, ...] = ("left_right", "above_below", "extreme", "size", "nearer", "count")
@@ -66,17 +67,11 @@ class SimSettings:
     skill: Mapping[str, Mapping[str, float]] = dataclasses.field(default_factory=lambda: dict(DEFAULT_SKILL))
 
     def __post_init__(self) -> None:
-        for name, value, low in (
-            ("steps", self.steps, 1),
-            ("prompts_per_step", self.prompts_per_step, 1),
-            ("group_size", self.group_size, 2),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if not (isinstance(self.policy_lr, (int, float)) and math.isfinite(self.policy_lr) and self.policy_lr > 0):
-            raise ValueError(f"policy_lr must be a finite number > 0, got {self.policy_lr!r}")
-        if not 0 <= self.slip_rate <= 1:
-            raise ValueError(f"slip_rate must be a probability in [0, 1], got {self.slip_rate!r}")
+        for name, low in (("steps", 1), ("prompts_per_step", 1), ("group_size", 2)):
+            # Frozen: store the checked int (an integer-valued 8.0 becomes 8).
+            object.__setattr__(self, name, checks.integer(name, getattr(self, name), low=low))
+        checks.number("policy_lr", self.policy_lr, positive=True)
+        checks.number("slip_rate", self.slip_rate, low=0.0, high=1.0)
         if set(self.initial_style_probs) != set(STYLES):
             raise ValueError(f"initial_style_probs must name exactly the styles {list(STYLES)}")
         if any(not p > 0 for p in self.initial_style_probs.values()):

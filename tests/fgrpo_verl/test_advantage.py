@@ -12,8 +12,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fgrpo_verl.advantage import compute_fgrpo_advantage, compute_mode_advantage, coupled_reward, group_normalize
-from fgrpo_verl.channels import CONSTRAINTS, MODES
+from fgrpo_verl.advantage import compute_fgrpo_advantage, compute_mode_advantage, group_normalize
+from fgrpo_verl.channels import CONSTRAINTS
+from fgrpo_verl.modes import MODE_TABLE
 
 EPS = 1e-6
 TOL = {"rtol": 1e-5, "atol": 1e-5}
@@ -301,37 +302,17 @@ def applicable(values, mask):
     return [v if m else 0.0 for v, m in zip(values, mask, strict=True)]
 
 
-def test_additive_reward_follows_its_formula():
-    acc, fmt, cons, masks = small_batch()
-    big_c = applicable(cons["consistency"], masks["consistency"])
-    big_g = applicable(cons["spatial_grounding"], masks["spatial_grounding"])
-    expected = [a / 3 + a * c / 3 + f * g / 3 for a, f, c, g in zip(acc, fmt, big_c, big_g, strict=True)]
-    got = coupled_reward("additive", acc, fmt, cons, masks)
-    torch.testing.assert_close(got.double(), torch.tensor(expected, dtype=torch.float64), **TOL)
-
-
-def test_multiplicative_reward_follows_its_formula():
-    acc, fmt, cons, masks = small_batch()
-    big_c = applicable(cons["consistency"], masks["consistency"])
-    big_g = applicable(cons["spatial_grounding"], masks["spatial_grounding"])
-    expected = [0.5 * a * c + 0.5 * f * g for a, f, c, g in zip(acc, fmt, big_c, big_g, strict=True)]
-    got = coupled_reward("multiplicative", acc, fmt, cons, masks)
-    torch.testing.assert_close(got.double(), torch.tensor(expected, dtype=torch.float64), **TOL)
-
-
-def test_coupled_reward_treats_disabled_constraints_as_zero_and_ignores_semantic_grounding():
-    acc, fmt, cons, masks = small_batch()
-    only_c = coupled_reward(
-        "additive",
-        acc,
-        fmt,
-        {"consistency": cons["consistency"], "semantic_grounding": [1.0] * 6},
-        {"consistency": masks["consistency"], "semantic_grounding": [1] * 6},
+def coupled_reference(mode, acc, fmt, cons, masks):
+    """The coupled reward of SPEC §2 written out per row (C, G = 0 where not applicable or disabled)."""
+    zeros = [0.0] * len(acc)
+    big_c = applicable(cons["consistency"], masks["consistency"]) if "consistency" in cons else zeros
+    big_g = (
+        applicable(cons["spatial_grounding"], masks["spatial_grounding"]) if "spatial_grounding" in cons else zeros
     )
-    big_c = applicable(cons["consistency"], masks["consistency"])
-    expected = [a / 3 + a * c / 3 for a, c in zip(acc, big_c, strict=True)]
-    torch.testing.assert_close(only_c.double(), torch.tensor(expected, dtype=torch.float64), **TOL)
-    assert torch.equal(coupled_reward("multiplicative", acc, fmt, {}, {}), torch.zeros(6))
+    rows = zip(acc, fmt, big_c, big_g, strict=True)
+    if mode == "additive":
+        return [a / 3 + a * c / 3 + f * g / 3 for a, f, c, g in rows]
+    return [0.5 * a * c + 0.5 * f * g for a, f, c, g in rows]
 
 
 @pytest.mark.parametrize("mode", ["additive", "multiplicative"])
@@ -340,10 +321,23 @@ def test_coupled_modes_group_normalize_the_coupled_reward_without_whitening(mode
     index = ["p", "p", "p", "q", "q", "q"]
     valid = [True, True, True, True, True, False]
     response_mask = torch.ones(6, 2)
-    score = coupled_reward(mode, acc, fmt, cons, masks).tolist()
-    expected = ref_group_normalize(score, index, valid)
+    expected = ref_group_normalize(coupled_reference(mode, acc, fmt, cons, masks), index, valid)
     got = compute_mode_advantage(mode, [0.0] * 6, acc, fmt, cons, masks, {}, index, response_mask, valid)
     torch.testing.assert_close(got.double(), tokens(expected, response_mask), **TOL)
+
+
+def test_coupled_modes_treat_disabled_constraints_as_zero_and_ignore_semantic_grounding():
+    acc, fmt, cons, masks = small_batch()
+    index = [0, 0, 0, 1, 1, 1]
+    only_c = {"consistency": cons["consistency"], "semantic_grounding": [1.0] * 6}
+    only_c_masks = {"consistency": masks["consistency"], "semantic_grounding": [1] * 6}
+    got = compute_mode_advantage("additive", [0.0] * 6, acc, fmt, only_c, only_c_masks, {}, index, torch.ones(6, 1))
+    big_c = applicable(cons["consistency"], masks["consistency"])
+    expected = [a / 3 + a * c / 3 for a, c in zip(acc, big_c, strict=True)]
+    torch.testing.assert_close(got.double(), tokens(ref_group_normalize(expected, index, [1] * 6), torch.ones(6, 1)))
+    # Without C and G the multiplicative reward is 0 everywhere, so is its advantage.
+    none = compute_mode_advantage("multiplicative", [0.0] * 6, acc, fmt, {}, {}, {}, index, torch.ones(6, 1))
+    assert torch.equal(none, torch.zeros(6, 1))
 
 
 def test_grpo_t_is_group_normalized_task_only():
@@ -368,7 +362,7 @@ def test_constrained_modes_are_the_fgrpo_advantage(mode):
 
 def test_every_configured_mode_is_dispatched():
     acc, fmt, cons, masks = small_batch()
-    for mode in MODES:
+    for mode in MODE_TABLE:
         out = compute_mode_advantage(
             mode, acc, acc, fmt, cons, masks, dict.fromkeys(cons, 1.0), [0] * 6, torch.ones(6, 1)
         )
@@ -442,9 +436,9 @@ def test_mode_errors_name_the_problem():
     with pytest.raises(ValueError, match="need acc and fmt"):
         compute_mode_advantage("additive", acc, None, None, cons, masks, {}, [0] * 6, torch.ones(6, 1))
     with pytest.raises(ValueError, match="fmt has 1 non-finite"):
-        coupled_reward("multiplicative", acc, fmt[:5] + [float("nan")], cons, masks)
-    with pytest.raises(ValueError, match="'additive' or 'multiplicative'"):
-        coupled_reward("grpo_t", acc, fmt, cons, masks)
+        compute_mode_advantage(
+            "multiplicative", acc, acc, fmt[:5] + [float("nan")], cons, masks, {}, [0] * 6, torch.ones(6, 1)
+        )
 
 
 def test_object_arrays_of_numbers_are_accepted_and_text_is_rejected():

@@ -7,9 +7,10 @@ import re
 import pytest
 from omegaconf import OmegaConf
 
-from fgrpo_verl.channels import CONSTRAINTS, MODES
+from fgrpo_verl.channels import CONSTRAINTS
 from fgrpo_verl.config import ConfigError, FGRPOConfig, ImageConfig, JudgeConfig, SentenceConfig
 from fgrpo_verl.duals import DualAscent
+from fgrpo_verl.modes import MODE_TABLE
 
 
 def test_defaults_are_the_papers_values():
@@ -40,7 +41,7 @@ def test_per_constraint_values_merge_with_the_defaults():
     assert cfg.lambda_init == dict.fromkeys(CONSTRAINTS, 2.0)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", list(MODE_TABLE))
 def test_every_mode_parses(mode):
     assert FGRPOConfig.from_dict({"mode": mode}).mode == mode
 
@@ -56,8 +57,26 @@ def test_active_settings_cover_exactly_the_enabled_constraints_and_build_the_dua
     assert duals.thresholds == {"spatial_grounding": 0.7, "consistency": 0.95}
 
 
-def test_no_constraints_is_allowed():
-    assert FGRPOConfig.from_dict({"constraints": []}).active_thresholds() == {}
+def test_no_constraints_is_allowed_for_a_mode_that_reads_none():
+    assert FGRPOConfig.from_dict({"mode": "grpo_t", "constraints": []}).active_thresholds() == {}
+
+
+@pytest.mark.parametrize(
+    ("mode", "constraints"),
+    [
+        ("fgrpo", []),
+        ("fixed_lambda", []),
+        ("additive", []),
+        # The coupled modes read C and G only: semantic grounding alone leaves them nothing.
+        ("multiplicative", ["semantic_grounding"]),
+    ],
+)
+def test_a_mode_that_reads_constraints_refuses_none_and_points_to_grpo_t(mode, constraints):
+    with pytest.raises(ConfigError) as err:
+        FGRPOConfig.from_dict({"mode": mode, "constraints": constraints})
+    message = str(err.value)
+    assert f"fgrpo.constraints={constraints}" in message and f"fgrpo.mode={mode}" in message
+    assert "fgrpo.mode=grpo_t" in message
 
 
 @pytest.mark.parametrize(

@@ -114,4 +114,155 @@ def test_changed_settings_are_restored_from_the_file_and_reported(tmp_path, capl
     with caplog.at_level(logging.WARNING):
         assert restore_dual_state(tmp_path, fresh, changed, 2) is True
     assert fresh.lambdas == duals.lambdas and fresh.lr == 0.3
-    assert "dual_lr" in caplog.text and "thresholds" in caplog.text
+    assert "lr saved 0.3 (config 0.1)" in caplog.text and "thresholds" in caplog.text
+
+
+def test_changed_advantage_settings_outside_the_dual_state_are_reported(tmp_path, caplog):
+    saved = FGRPOConfig.from_dict({"w_acc": 0.7})
+    save_dual_state(tmp_path, _trained_duals(saved), saved, 2)
+    current = FGRPOConfig.from_dict({})
+    with caplog.at_level(logging.WARNING):
+        assert restore_dual_state(tmp_path, build_duals(current), current, 2) is True
+    assert "changed settings ['w_acc']" in caplog.text
+    # The fingerprint holds only what the dual state does not.
+    assert set(config_fingerprint(current)).isdisjoint(build_duals(current).state_dict())
+
+
+def test_a_tampered_lambda_max_cannot_lift_lambda_above_the_configured_bound(tmp_path, caplog):
+    config = FGRPOConfig.from_dict({"lambda_max": 5.0})
+    path = save_dual_state(tmp_path, _trained_duals(config), config, 3)
+    payload = json.loads(path.read_text())
+    payload["duals"]["lambda_max"] = 1e9
+    payload["duals"]["lambdas"]["consistency"] = 4e8
+    path.write_text(json.dumps(payload))
+    duals = build_duals(config)
+    with caplog.at_level(logging.WARNING):
+        assert restore_dual_state(tmp_path, duals, config, 3) is True
+    assert duals.lambdas["consistency"] == 5.0 and duals.lambda_max == 5.0
+    assert "400000000.0" in caplog.text and "lambda_max = 5.0" in caplog.text
+
+
+def _valid_payload(config: FGRPOConfig, step: int = 7) -> dict:
+    return {
+        "format_version": 1,
+        "global_step": step,
+        "config": config_fingerprint(config),
+        "duals": _trained_duals(config).state_dict(),
+    }
+
+
+def _edited(edit):
+    def write(path, config):
+        payload = _valid_payload(config)
+        edit(payload)
+        path.write_text(json.dumps(payload), encoding="utf-8")
+
+    return write
+
+
+def _raw(data: bytes):
+    def write(path, config):
+        path.write_bytes(data)
+
+    return write
+
+
+def _truncated(path, config):
+    text = json.dumps(_valid_payload(config))
+    path.write_text(text[: len(text) // 2], encoding="utf-8")
+
+
+def _bad_utf8(path, config):
+    path.write_bytes(json.dumps(_valid_payload(config)).encode()[:40] + b"\xff\xfe" + b"}")
+
+
+HOSTILE_FILES = [
+    # (what is wrong, how to write it, the field/problem the message must name)
+    ("empty file", _raw(b""), "not JSON"),
+    ("truncated JSON", _truncated, "not JSON"),
+    ("not UTF-8", _bad_utf8, "not UTF-8"),
+    ("deeply nested", _raw(b"[" * 100_000 + b"]" * 100_000), "nested too deeply"),
+    ("a JSON list", _raw(b"[1, 2, 3]"), "expected a JSON object, got list"),
+    ("a JSON string", _raw(b'"fgrpo"'), "expected a JSON object, got str"),
+    ("no format_version", _edited(lambda p: p.pop("format_version")), "format_version must be 1"),
+    ("no global_step", _edited(lambda p: p.pop("global_step")), "'global_step' is missing"),
+    (
+        "global_step as text",
+        _edited(lambda p: p.update(global_step="7")),
+        "global_step must be an integer >= 0, got '7'",
+    ),
+    ("global_step a float", _edited(lambda p: p.update(global_step=7.5)), "global_step must be an integer"),
+    ("global_step true", _edited(lambda p: p.update(global_step=True)), "global_step must be an integer"),
+    ("duals a list", _edited(lambda p: p.update(duals=[])), "duals must be a JSON object, got []"),
+    ("config null", _edited(lambda p: p.update(config=None)), "config must be a JSON object"),
+    ("duals without step", _edited(lambda p: p["duals"].pop("step")), "duals.step is missing"),
+    ("step as text", _edited(lambda p: p["duals"].update(step="5")), "duals.step must be an integer >= 0, got '5'"),
+    (
+        "lambda as text",
+        _edited(lambda p: p["duals"]["lambdas"].update(consistency="1.0")),
+        "duals.lambdas['consistency'] must be a finite number",
+    ),
+    (
+        "lambda NaN",
+        _edited(lambda p: p["duals"]["lambdas"].update(consistency=float("nan"))),
+        "duals.lambdas['consistency'] must be a finite number",
+    ),
+    (
+        "lambda negative",
+        _edited(lambda p: p["duals"]["lambdas"].update(consistency=-0.5)),
+        "duals.lambdas['consistency'] must be a finite number >= 0",
+    ),
+    (
+        "lambdas a list",
+        _edited(lambda p: p["duals"].update(lambdas=[1.0, 1.0, 1.0])),
+        "duals.lambdas must map exactly the constraints",
+    ),
+    (
+        "constraints a string",
+        _edited(lambda p: p["duals"].update(constraints="consistency")),
+        "duals.constraints must be a list of constraint names",
+    ),
+    (
+        "constraints of numbers",
+        _edited(lambda p: p["duals"].update(constraints=[1, 2, 3])),
+        "duals.constraints must be a list of constraint names",
+    ),
+    ("lr infinite", _edited(lambda p: p["duals"].update(lr=float("inf"))), "duals.lr must be a finite number >= 0"),
+    (
+        "min_applicable 0",
+        _edited(lambda p: p["duals"].update(min_applicable=0)),
+        "duals.min_applicable must be an integer >= 1",
+    ),
+    (
+        "thresholds null",
+        _edited(lambda p: p["duals"].update(thresholds=None)),
+        "duals.thresholds must map exactly the constraints",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "write", "message"), HOSTILE_FILES, ids=[case[0] for case in HOSTILE_FILES])
+def test_every_malformed_file_is_a_dual_state_error_naming_file_and_field(tmp_path, case, write, message):
+    config = FGRPOConfig.from_dict({"dual_lr": 0.3})
+    write(tmp_path / DUAL_STATE_FILE, config)
+    duals = build_duals(config)
+    before = duals.state_dict()
+    with pytest.raises(DualStateError) as err:
+        restore_dual_state(tmp_path, duals, config, 7)
+    text = str(err.value)
+    assert str(tmp_path / DUAL_STATE_FILE) in text and message in text, text
+    assert "\n" not in text  # one line
+    assert duals.state_dict() == before  # nothing half-restored
+
+
+def test_the_hostile_file_table_starts_from_a_file_that_restores(tmp_path):
+    config = FGRPOConfig.from_dict({"dual_lr": 0.3})
+    _edited(lambda payload: None)(tmp_path / DUAL_STATE_FILE, config)
+    assert restore_dual_state(tmp_path, build_duals(config), config, 7) is True
+
+
+def test_an_unreadable_path_is_a_dual_state_error(tmp_path):
+    config = FGRPOConfig.from_dict({})
+    (tmp_path / DUAL_STATE_FILE).mkdir()  # a folder where the file should be
+    with pytest.raises(DualStateError, match="cannot read the FGRPO dual state"):
+        restore_dual_state(tmp_path, build_duals(config), config, 1)

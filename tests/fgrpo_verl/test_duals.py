@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from fgrpo_verl.channels import CONSTRAINTS
 from fgrpo_verl.config import DEFAULT_THRESHOLDS
-from fgrpo_verl.duals import DualAscent
+from fgrpo_verl.duals import ConstraintSetMismatch, DualAscent, applicable_mean
 
 TAU = {"consistency": 0.95, "spatial_grounding": 0.7}
 
@@ -57,10 +57,10 @@ def test_lambdas_is_a_copy():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"lr": -0.1}, "lr must lie in"),
+        ({"lr": -0.1}, "lr must be a finite number >= 0, got -0.1"),
         ({"lambda_max": float("inf")}, "lambda_max must be a finite number"),
-        ({"lambda_init": 6.0}, r"lambda_init\['consistency'\] must lie in \[0.0, 5.0\]"),
-        ({"lambda_init": -1.0}, r"lambda_init\['consistency'\] must lie in"),
+        ({"lambda_init": 6.0}, r"lambda_init\['consistency'\] must be a finite number in \[0, 5\], got 6.0"),
+        ({"lambda_init": -1.0}, r"lambda_init\['consistency'\] must be a finite number in \[0, 5\]"),
         ({"lambda_init": {"consistency": 1.0}}, "lambda_init has constraints"),
         ({"min_applicable": 0}, "min_applicable must be an integer >= 1"),
         ({"min_applicable": 2.5}, "min_applicable must be an integer >= 1"),
@@ -76,19 +76,23 @@ def test_bad_settings_raise_naming_the_setting(kwargs, message):
 # ---------------------------------------------------------------- the update rule
 
 
-def test_update_follows_the_rule_and_reports_the_lambda_it_used():
+def test_update_follows_the_rule_and_reports_what_only_it_knows():
     duals = DualAscent({"consistency": 0.95}, lr=0.5)
     scores, masks = channel([1, 0, 1, 1, 0, 1, 1, 1, 0.5], [1, 1, 1, 1, 1, 1, 1, 1, 0])
     metrics = duals.update(scores, masks)
     mean = 6 / 8
-    assert metrics["fgrpo/lambda/consistency"] == 1.0  # the value used this step
     assert metrics["fgrpo/lambda_next/consistency"] == pytest.approx(1.0 + 0.5 * (0.95 - mean))
     assert duals.lambdas["consistency"] == metrics["fgrpo/lambda_next/consistency"]
-    assert metrics["fgrpo/constraint/consistency/mean"] == pytest.approx(mean)
-    assert metrics["fgrpo/constraint/consistency/slack"] == pytest.approx(mean - 0.95)
-    assert metrics["fgrpo/constraint/consistency/applicable"] == 8.0
+    # λ used, c̄ and n are the step metrics' (fgrpo_verl.step_stats), not repeated here.
+    assert set(metrics) == {"fgrpo/lambda_next/consistency", "fgrpo/constraint/consistency/skipped"}
     assert metrics["fgrpo/constraint/consistency/skipped"] == 0.0
     assert duals.step == 1
+
+
+def test_applicable_mean_counts_only_used_rows():
+    values = torch.tensor([1.0, float("nan"), 0.0, 0.5])
+    assert applicable_mean(values, torch.tensor([True, False, True, True])) == (3, pytest.approx(0.5))
+    assert applicable_mean(values, torch.zeros(4, dtype=torch.bool)) == (0, 0.0)
 
 
 def test_projection_at_zero():
@@ -112,8 +116,6 @@ def test_fewer_applicable_rows_than_min_applicable_skip_the_update():
     metrics = duals.update(*channel([0.0] * 10, [1] * 7 + [0] * 3))
     assert duals.lambdas["consistency"] == 1.0
     assert metrics["fgrpo/constraint/consistency/skipped"] == 1.0
-    assert metrics["fgrpo/constraint/consistency/applicable"] == 7.0
-    assert metrics["fgrpo/constraint/consistency/mean"] == 0.0
     metrics = duals.update(*channel([0.0] * 10, [1] * 8 + [0] * 2))
     assert duals.lambdas["consistency"] == pytest.approx(1.0 + 0.05 * 0.95)
     assert metrics["fgrpo/constraint/consistency/skipped"] == 0.0
@@ -123,19 +125,16 @@ def test_no_applicable_rows_report_finite_metrics():
     duals = DualAscent({"consistency": 0.95})
     metrics = duals.update(*channel([float("nan")] * 5, [0] * 5))
     assert all(math.isfinite(v) for v in metrics.values())
-    assert metrics["fgrpo/constraint/consistency/mean"] == 0.0
-    assert metrics["fgrpo/constraint/consistency/slack"] == 0.0
-    assert metrics["fgrpo/constraint/consistency/applicable"] == 0.0
     assert metrics["fgrpo/constraint/consistency/skipped"] == 1.0
     assert duals.lambdas["consistency"] == 1.0
 
 
 def test_padding_rows_do_not_count():
-    duals = DualAscent({"consistency": 0.95}, min_applicable=2)
+    duals = DualAscent({"consistency": 0.95}, lr=1.0, min_applicable=2)
     scores, masks = channel([1.0, 0.0, 0.0, 0.0], [1, 1, 1, 1])
     metrics = duals.update(scores, masks, valid=torch.tensor([True, True, False, False]))
-    assert metrics["fgrpo/constraint/consistency/applicable"] == 2.0
-    assert metrics["fgrpo/constraint/consistency/mean"] == 0.5
+    assert metrics["fgrpo/constraint/consistency/skipped"] == 0.0  # two valid applicable rows
+    assert duals.lambdas["consistency"] == pytest.approx(1.0 + (0.95 - 0.5))  # c̄ over the valid rows only
 
 
 def test_no_constraints_is_a_no_op_that_still_counts_steps():
@@ -183,12 +182,11 @@ def test_trajectory_matches_the_reference_loop(steps, lr, lambda_max, min_applic
             {k: torch.tensor(v) for k, v in step["masks"].items()},
             valid=torch.tensor(step["valid"]),
         )
-        for name in enabled:
-            assert metrics[f"fgrpo/lambda/{name}"] == pytest.approx(expected[name], abs=1e-12)
         expected = ref_step(
             expected, thresholds, step["scores"], step["masks"], step["valid"], lr, lambda_max, min_applicable
         )
         assert duals.lambdas == pytest.approx(expected, abs=1e-12)
+        assert {k: metrics[f"fgrpo/lambda_next/{k}"] for k in enabled} == duals.lambdas
         assert all(0.0 <= v <= lambda_max for v in duals.lambdas.values())
     assert duals.step == len(steps)
 
@@ -265,7 +263,7 @@ def test_load_with_a_different_constraint_set_names_both_sets():
     state = trained().state_dict()
     other = DualAscent({"consistency": 0.95, "semantic_grounding": 0.95})
     with pytest.raises(
-        ValueError, match=r"\['consistency', 'spatial_grounding'\].*\['consistency', 'semantic_grounding'\]"
+        ConstraintSetMismatch, match=r"\['consistency', 'spatial_grounding'\].*\['consistency', 'semantic_grounding'\]"
     ):
         other.load_state_dict(state)
     assert other.lambdas == {"consistency": 1.0, "semantic_grounding": 1.0}
@@ -274,11 +272,16 @@ def test_load_with_a_different_constraint_set_names_both_sets():
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda s: s.pop("step"), r"missing \['step'\]"),
-        (lambda s: s["lambdas"].update(consistency=7.0), r"saved lambdas\['consistency'\] must lie in"),
-        (lambda s: s.update(step=-1), "saved step must be an integer >= 0"),
-        (lambda s: s["lambdas"].pop("consistency"), "the saved dual state's lambdas has constraints"),
+        (lambda s: s.pop("step"), "step is missing"),
+        (lambda s: s["lambdas"].update(consistency=-1.0), r"lambdas\['consistency'\] must be a finite number >= 0"),
+        (lambda s: s["lambdas"].update(consistency="1.0"), r"lambdas\['consistency'\] must be a finite number"),
+        (lambda s: s.update(step=-1), "step must be an integer >= 0"),
+        (lambda s: s.update(step="5"), "step must be an integer >= 0, got '5'"),
+        (lambda s: s["lambdas"].pop("consistency"), "lambdas must map exactly the constraints"),
+        (lambda s: s.update(thresholds=None), "thresholds must map exactly the constraints"),
+        (lambda s: s.update(constraints="consistency"), "constraints must be a list of constraint names"),
         (lambda s: s.update(constraints=["consistency", "consistency"]), "lists a constraint twice"),
+        (lambda s: s.update(lr=True), "lr must be a finite number >= 0"),
     ],
 )
 def test_corrupt_state_is_rejected_without_changing_anything(edit, message):
@@ -289,3 +292,18 @@ def test_corrupt_state_is_rejected_without_changing_anything(edit, message):
     with pytest.raises(ValueError, match=message):
         fresh.load_state_dict(state)
     assert fresh.state_dict() == before
+
+
+def test_saved_lambda_above_the_configured_maximum_is_clipped_with_a_warning(caplog):
+    state = trained().state_dict()
+    state["lambda_max"] = 1e9  # a tampered file
+    state["lambdas"]["consistency"] = 7.5e8
+    fresh = DualAscent(TAU, lambda_max=5.0)
+    with caplog.at_level(logging.WARNING, logger="fgrpo_verl.duals"):
+        fresh.load_state_dict(state)
+    assert fresh.lambdas["consistency"] == 5.0 and fresh.lambda_max == 5.0
+    assert fresh.lambdas["spatial_grounding"] == state["lambdas"]["spatial_grounding"]  # within bounds: exact
+    assert "750000000.0" in caplog.text and "lambda_max = 5.0" in caplog.text
+    # The next update keeps to the configured bound.
+    fresh.update({k: torch.zeros(16) for k in TAU}, {k: torch.ones(16) for k in TAU})
+    assert max(fresh.lambdas.values()) <= 5.0

@@ -10,13 +10,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from fgrpo_verl.config import ConfigError
+from fgrpo_verl.config import ConfigError, FGRPOConfig
 from fgrpo_verl.preflight import (
     SKIP_GPU_CHECK_ENV,
     gpu_shortfall,
     joins_existing_ray_cluster,
     preflight,
-    validate_training_config,
 )
 from tests.support.recipe_config import recipe_config
 
@@ -91,7 +90,7 @@ def test_joining_a_cluster_is_recognised_like_ray_does(local_machine, monkeypatc
 )
 def test_settings_fgrpo_cannot_honour_are_config_errors_naming_the_key(updates, key):
     with pytest.raises(ConfigError) as err:
-        validate_training_config(recipe_config(updates))
+        FGRPOConfig.from_verl(recipe_config(updates))
     assert key in str(err.value)
 
 

@@ -170,21 +170,22 @@ def test_metrics_match_a_plain_loop_over_valid_rows_and_ignore_padding(seed, n_v
         assert math.isclose(got[key], value, rel_tol=1e-5, abs_tol=1e-6), key
 
 
-def test_constraint_metrics_agree_with_the_dual_update():
-    """The trainer logs both; for mode fgrpo they must be the same numbers."""
+def test_the_dual_update_moves_lambda_by_the_logged_constraint_mean_and_logs_nothing_twice():
+    """The step metrics own λ and c̄; the update adds only λ_next and skipped, computed from the same c̄."""
     rng = random.Random(7)
     infos = [_rollout(rng) for _ in range(40)]
     valid = torch.tensor([i % 9 != 0 for i in range(40)])
     channels = channel_tensors(infos, valid)
-    ours = step_metrics(channels, valid, CONSTRAINTS, THRESHOLDS, None)
-    duals = DualAscent(THRESHOLDS, min_applicable=1)
+    duals = DualAscent(THRESHOLDS, lr=0.3, min_applicable=1)
+    ours = step_metrics(channels, valid, CONSTRAINTS, THRESHOLDS, duals.lambdas)
     theirs = duals.update(
         {k: channels[k] for k in CONSTRAINTS}, {k: channels[mask_key(k)] for k in CONSTRAINTS}, valid=valid
     )
+    assert not set(ours) & set(theirs)
     for name in CONSTRAINTS:
-        for stat in ("mean", "slack", "applicable"):
-            key = f"fgrpo/constraint/{name}/{stat}"
-            assert ours[key] == pytest.approx(theirs[key], abs=1e-6), key
+        mean = ours[f"fgrpo/constraint/{name}/mean"]
+        expected = min(max(ours[f"fgrpo/lambda/{name}"] + 0.3 * (THRESHOLDS[name] - mean), 0.0), 5.0)
+        assert theirs[f"fgrpo/lambda_next/{name}"] == expected, name
 
 
 def test_inconsistency_rate_is_omitted_when_no_correct_rollout_was_judged():

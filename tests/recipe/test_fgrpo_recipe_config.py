@@ -14,7 +14,6 @@ import pytest
 from omegaconf import OmegaConf, open_dict
 
 from fgrpo_verl.config import FGRPOConfig
-from fgrpo_verl.preflight import validate_training_config
 from tests.support.recipe_config import compose_recipe, recipe_config
 
 pytestmark = pytest.mark.slow
@@ -55,7 +54,7 @@ def test_composed_config_holds_the_papers_setting_on_verl_keys():
 def test_fgrpo_block_is_the_spec_default_and_validates():
     config = recipe_config()
     assert FGRPOConfig.from_dict(config.fgrpo) == FGRPOConfig()
-    assert validate_training_config(config).active_thresholds() == {
+    assert FGRPOConfig.from_verl(config).active_thresholds() == {
         "consistency": 0.95,
         "semantic_grounding": 0.95,
         "spatial_grounding": 0.7,
@@ -101,7 +100,7 @@ def test_command_line_overrides_win(form):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_every_variant_composes_and_validates(variant):
     config = compose_recipe(recipe=variant)
-    parsed = validate_training_config(config)
+    parsed = FGRPOConfig.from_verl(config)
     expected_mode = {
         "fgrpo_fixed_lambda": "fixed_lambda",
         "fgrpo_grpo_t": "grpo_t",

@@ -21,7 +21,6 @@ import torch
 
 from fgrpo_verl.config import FGRPOConfig
 from fgrpo_verl.dual_state import build_duals, save_dual_state
-from fgrpo_verl.preflight import validate_training_config
 from recipe.fgrpo.check_resume import main as check_resume
 from tests.support.recipe_config import compose_recipe
 
@@ -88,7 +87,7 @@ def test_one_node_dry_run_is_a_valid_fgrpo_run(script, model, tp, tmp_path):
     (argv,) = _commands(result.stdout)
     assert argv[:4] == ["python3", "-m", "verl.trainer.main_ppo", "+recipe=fgrpo_fixed_lambda"]
     config = _compose_main_ppo(argv)
-    parsed = validate_training_config(config)
+    parsed = FGRPOConfig.from_verl(config)
     _verl_validate(config)
     assert parsed.mode == "fixed_lambda"
     assert parsed.judge.urls == ("http://judge0:8000/v1", "http://judge1:8000/v1")
@@ -112,7 +111,7 @@ def test_smoke_dry_run_trains_checkpoints_resumes_and_checks(tmp_path):
     assert check[check.index("--step") + 1] == "2"
     configs = [_compose_main_ppo(argv) for argv in (first, resume)]
     for config in configs:
-        validate_training_config(config)
+        FGRPOConfig.from_verl(config)
         _verl_validate(config)
         assert config.actor_rollout_ref.rollout.load_format == "dummy"
         assert config.trainer.resume_mode == "auto" and config.trainer.default_local_dir == f"{tmp_path}/ckpt"

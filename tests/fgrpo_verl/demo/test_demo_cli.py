@@ -131,7 +131,7 @@ def test_no_subcommand_prints_help_and_fails(capsys):
         (["demo", "--tau", "consistency=0.9", "--tau", "consistency=0.8"], "sets a constraint twice"),
         (["demo", "--steps", "0"], "expected a number >= 1, got 0"),
         (["demo", "--group-size", "1"], "group_size must be an integer >= 2"),
-        (["demo", "--lambda-init", "9"], r"fgrpo.lambda_init.consistency must be <= 5.0"),
+        (["demo", "--lambda-init", "9"], r"fgrpo.lambda_init.consistency must be a finite number in \[0, 5\]"),
         (["demo", "--eta", "-1"], "expected a finite number >= 0"),
         (["simulate", "--lambda-max", "0"], "expected a finite number > 0"),
         (["simulate", "--lambda-max", "nan"], "expected a finite number > 0"),

@@ -103,7 +103,7 @@ def test_policy_metrics_of_a_pure_policy_are_that_styles_terms():
         ({"group_size": 1}, "group_size must be an integer >= 2"),
         ({"steps": 0}, "steps must be an integer >= 1"),
         ({"policy_lr": 0.0}, "policy_lr must be a finite number > 0"),
-        ({"slip_rate": 1.5}, r"slip_rate must be a probability in \[0, 1\]"),
+        ({"slip_rate": 1.5}, r"slip_rate must be a finite number in \[0, 1\]"),
         ({"initial_style_probs": {"grounded": 1.0}}, "must name exactly the styles"),
         ({"initial_style_probs": {**DEFAULT_INITIAL_STYLE_PROBS, "vague": 0.0}}, "must all be > 0"),
         ({"skill": {"left_right": {}}}, r"skill\['left_right'\]"),

@@ -1,0 +1,47 @@
+"""fgrpo_verl.checks: one wording for every argument check, and the values each check lets through."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from fgrpo_verl import checks
+from fgrpo_verl.config import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: checks.number("x", True), "x must be a finite number, got True"),
+        (lambda: checks.number("x", "1.0"), "x must be a finite number, got '1.0'"),
+        (lambda: checks.number("x", math.nan, low=0.0), "x must be a finite number >= 0, got nan"),
+        (lambda: checks.number("x", math.inf, high=1.0), "x must be a finite number <= 1, got inf"),
+        (lambda: checks.number("x", 1.5, low=0.0, high=1.0), r"x must be a finite number in [0, 1], got 1.5"),
+        (lambda: checks.number("x", 0.0, positive=True), "x must be a finite number > 0, got 0.0"),
+        (lambda: checks.number("x", None, positive=True), "x must be a finite number > 0, got None"),
+        (lambda: checks.integer("n", 2.5, low=1), "n must be an integer >= 1, got 2.5"),
+        (lambda: checks.integer("n", False), "n must be an integer, got False"),
+        (lambda: checks.integer("n", "5", low=0), "n must be an integer >= 0, got '5'"),
+        (lambda: checks.integer("n", 0, low=1), "n must be an integer >= 1, got 0"),
+        (lambda: checks.flag("f", 1), "f must be true or false, got 1"),
+        (lambda: checks.flag("f", "yes"), "f must be true or false, got 'yes'"),
+    ],
+)
+def test_every_refusal_names_the_key_the_requirement_and_the_value(call, message):
+    with pytest.raises(ValueError) as err:
+        call()
+    assert str(err.value) == message
+
+
+def test_accepted_values_come_back_as_plain_python():
+    assert checks.number("x", np.float32(0.5), low=0.0, high=1.0) == 0.5
+    assert type(checks.number("x", 3)) is float
+    assert checks.integer("n", 8.0, low=1) == 8 and type(checks.integer("n", np.int64(8))) is int
+    assert checks.flag("f", False) is False
+
+
+def test_the_error_class_is_the_callers():
+    with pytest.raises(ConfigError, match="fgrpo.eps must be a finite number > 0"):
+        checks.number("fgrpo.eps", -1.0, positive=True, error=ConfigError)
