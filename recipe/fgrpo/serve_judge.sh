@@ -90,7 +90,8 @@ if [[ $mode == verl ]]; then
   if [[ $REWARD_FN_PATH != pkg://* && ! -f ${REWARD_FN_PATH#file://} ]]; then
     fg_log "warning: REWARD_FN_PATH=$REWARD_FN_PATH is not a file here"
   fi
-  fg_log "verl-served judge: $((JUDGE_POOL_NODES * JUDGE_POOL_GPUS_PER_NODE / JUDGE_TP)) vLLM replica(s) of" \
+  replicas=$((JUDGE_POOL_NODES * JUDGE_POOL_GPUS_PER_NODE / JUDGE_TP))
+  fg_log "verl-served judge: $replicas vLLM replica(s) of" \
     "$JUDGE_MODEL at TP $JUDGE_TP on $JUDGE_POOL_NODES extra node(s); append these overrides to training:"
   # The served model name of verl's engines is the model path, hence fgrpo.judge.model=$JUDGE_MODEL.
   # free_cache_engine=False: verl would otherwise put the judge to sleep and never wake it (the V1
@@ -114,7 +115,7 @@ if [[ $mode == verl ]]; then
     "reward.custom_reward_function.name=$REWARD_FN_NAME" \
     fgrpo.judge.backend=router \
     "fgrpo.judge.model=$JUDGE_MODEL" \
-    "fgrpo.judge.total_concurrency=$((JUDGE_POOL_NODES * JUDGE_POOL_GPUS_PER_NODE / JUDGE_TP * JUDGE_MAX_NUM_SEQS))"
+    "fgrpo.judge.total_concurrency=$((replicas * JUDGE_MAX_NUM_SEQS))"
   exit 0
 fi
 

@@ -20,7 +20,6 @@ from fgrpo_verl.preflight import (
 )
 from tests.support.recipe_config import recipe_config
 
-
 #: The offline judge, named explicitly: without a judge, start-up refuses the run (tests/recipe/test_judge_startup.py).
 RULE_JUDGE = {"fgrpo.judge.backend": "rule"}
 
