@@ -78,7 +78,9 @@ class JudgeGuard:
             self.unhealthy_steps += 1
             self._reasons.append(f"step {step}: {'; '.join(problems)}")
             logger.warning(
-                "fgrpo judge guard: unhealthy step %d of %d allowed: %s", self.unhealthy_steps, self.patience,
+                "fgrpo judge guard: unhealthy step %d of %d allowed: %s",
+                self.unhealthy_steps,
+                self.patience,
                 "; ".join(problems),
             )
         else:
@@ -88,7 +90,7 @@ class JudgeGuard:
             self.tripped = (
                 f"fgrpo: stopping: the judge failed for {self.unhealthy_steps} consecutive steps "
                 f"(fgrpo.judge.patience={self.patience}, fgrpo.judge.max_failure_rate={self.max_failure_rate:g}): "
-                f"{' | '.join(self._reasons[-self.patience:])}. Training on would be GRPO-T with extra cost. "
+                f"{' | '.join(self._reasons[-self.patience :])}. Training on would be GRPO-T with extra cost. "
                 "Check the judge with `fgrpo-verl check-judge --url URL --model NAME` (fgrpo.judge.urls, "
                 "fgrpo.judge.model, the API key variable fgrpo.judge.api_key_env) and the reward workers' logs, "
                 "then resume from the last checkpoint."

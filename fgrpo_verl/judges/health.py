@@ -132,9 +132,7 @@ async def check_endpoint(
     return problems
 
 
-async def check_endpoints(
-    urls: Sequence[str], model: str, api_key: str | None, **options: Any
-) -> list[str]:
+async def check_endpoints(urls: Sequence[str], model: str, api_key: str | None, **options: Any) -> list[str]:
     """The problems of all ``urls``, checked concurrently, in the order of ``urls``."""
     results = await asyncio.gather(*(check_endpoint(url, model, api_key, **options) for url in urls))
     return [problem for problems in results for problem in problems]
@@ -183,8 +181,7 @@ def startup_problems(config: Any, fgrpo: Any) -> list[str]:
             )
         )
         problems += [
-            f"fgrpo: judge {problem} [fgrpo.judge.urls; {SKIP_JUDGE_CHECK_ENV}=1 skips this check]"
-            for problem in found
+            f"fgrpo: judge {problem} [fgrpo.judge.urls; {SKIP_JUDGE_CHECK_ENV}=1 skips this check]" for problem in found
         ]
     return problems
 
@@ -197,7 +194,9 @@ def combined_message(problems: Sequence[str]) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``fgrpo-verl check-judge``."""
-    parser.add_argument("--url", nargs="+", required=True, metavar="URL", help="base URL(s), e.g. http://judge0:8000/v1")
+    parser.add_argument(
+        "--url", nargs="+", required=True, metavar="URL", help="base URL(s), e.g. http://judge0:8000/v1"
+    )
     parser.add_argument("--model", required=True, metavar="NAME", help="served model name (fgrpo.judge.model)")
     parser.add_argument(
         "--api-key-env",
@@ -205,7 +204,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="VAR",
         help="environment variable holding the API key (%(default)s; unset: no key is sent)",
     )
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="read timeout per request (%(default)s)")
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, metavar="S", help="read timeout per request (%(default)s)"
+    )
 
 
 def plan(args: argparse.Namespace) -> Callable[[], int]:

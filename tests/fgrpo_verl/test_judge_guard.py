@@ -49,7 +49,9 @@ def _step(scorer: RolloutScorer, rollouts: int = 6) -> tuple[dict[str, torch.Ten
 
 
 def _config(**judge) -> FGRPOConfig:
-    return FGRPOConfig.from_dict({"constraints": ["consistency"], "judge": {"backend": "openai", "urls": ["http://x/v1"], **judge}})
+    return FGRPOConfig.from_dict(
+        {"constraints": ["consistency"], "judge": {"backend": "openai", "urls": ["http://x/v1"], **judge}}
+    )
 
 
 def test_a_dead_judge_trips_the_guard_after_patience_steps() -> None:
@@ -64,7 +66,10 @@ def test_a_dead_judge_trips_the_guard_after_patience_steps() -> None:
     guard.observe(*_step(scorer), step=3)
     assert guard.tripped is not None
     assert guard.tripped.startswith("fgrpo: stopping: the judge failed for 3 consecutive steps")
-    assert "step 1: 6 of 6 judge calls failed (100%); no applicable rollout for consistency among 6 correct" in guard.tripped
+    assert (
+        "step 1: 6 of 6 judge calls failed (100%); no applicable rollout for consistency among 6 correct"
+        in guard.tripped
+    )
     assert "fgrpo.judge.patience=3" in guard.tripped and "check-judge" in guard.tripped
 
 
@@ -72,7 +77,9 @@ def test_a_healthy_step_resets_the_count() -> None:
     config = _config(patience=2)
     guard = JudgeGuard.from_config(config)
     dead = RolloutScorer(config, OpenAIJudge(_dead_url(), "judge", max_retries=0, cache_size=0))
-    healthy = RolloutScorer(FGRPOConfig.from_dict({"constraints": ["consistency"], "judge": {"backend": "rule"}}), RuleJudge())
+    healthy = RolloutScorer(
+        FGRPOConfig.from_dict({"constraints": ["consistency"], "judge": {"backend": "rule"}}), RuleJudge()
+    )
     guard.observe(*_step(dead), step=1)
     metrics = guard.observe(*_step(healthy), step=2)
     assert metrics == {"fgrpo/judge/failure_rate": 0.0, "fgrpo/judge/unhealthy_steps": 0.0}
@@ -115,7 +122,9 @@ def _trainer(tmp_path: Path, save_freq: int, step: int = 3):
     return SimpleNamespace(config=config, global_steps=step, _save_checkpoint=save), saved
 
 
-@pytest.mark.parametrize(("save_freq", "already_saved", "expect_save"), [(20, False, True), (3, True, False), (0, False, False)])
+@pytest.mark.parametrize(
+    ("save_freq", "already_saved", "expect_save"), [(20, False, True), (3, True, False), (0, False, False)]
+)
 def test_a_tripped_guard_checkpoints_then_stops(tmp_path, save_freq, already_saved, expect_save) -> None:
     trainer, saved = _trainer(tmp_path, save_freq)
     if already_saved:  # verl saved this step itself (save_freq hit): no second save

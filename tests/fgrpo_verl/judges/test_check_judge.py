@@ -48,7 +48,9 @@ def test_a_good_endpoint_passes_with_exit_0(strict, capsys, monkeypatch) -> None
     assert _check(strict.url, "judge-7b", KEY) == []
     strict.reset_counters()
     code, lines = _cli(capsys, monkeypatch, "--url", strict.url, "--model", "judge-7b", key=KEY)
-    assert code == 0 and lines == [f"check-judge: {strict.url}: ok (serves 'judge-7b', consistency and grounding judged)"]
+    assert code == 0 and lines == [
+        f"check-judge: {strict.url}: ok (serves 'judge-7b', consistency and grounding judged)"
+    ]
     # One consistency and one grounding request really went out, the grounding one with an image.
     assert strict.requests == 2
     content = strict.last_payload["messages"][-1]["content"]
