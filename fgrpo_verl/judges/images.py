@@ -69,11 +69,20 @@ class EncodedImages:
 
 
 def downscaled_size(width: int, height: int, max_pixels: int) -> tuple[int, int]:
-    """``(w, h)`` unchanged when ``w·h ≤ max_pixels``, else ``(⌊w·s⌋, ⌊h·s⌋)`` with ``s = sqrt(max_pixels/(w·h))`` (≥ 1 each)."""
+    """``(w, h)`` unchanged when ``w·h ≤ max_pixels``, else ``(⌊w·s⌋, ⌊h·s⌋)`` with ``s = sqrt(max_pixels/(w·h))``.
+
+    A side that would fall below one pixel is 1, and the other is then cut to ``max_pixels`` (a sliver
+    cannot keep its aspect ratio); the product never exceeds ``max_pixels``.
+    """
     if width * height <= max_pixels:
         return width, height
     scale = math.sqrt(max_pixels / (width * height))
-    return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
+    new_width, new_height = math.floor(width * scale), math.floor(height * scale)
+    if new_width < 1:
+        return 1, min(height, max_pixels)
+    if new_height < 1:
+        return min(width, max_pixels), 1
+    return new_width, new_height
 
 
 def downscale(data: bytes, max_pixels: int) -> bytes:
