@@ -220,10 +220,15 @@ def plan(args: argparse.Namespace) -> Callable[[], int]:
 
     def run() -> int:
         # The judge's own failure log would repeat each problem; the lines below say it once.
-        logging.getLogger("fgrpo_verl.judges.openai_judge").setLevel(logging.ERROR)
-        problems = asyncio.run(
-            check_endpoints(args.url, args.model, api_key, api_key_env=args.api_key_env, timeout_s=args.timeout)
-        )
+        judge_logger = logging.getLogger("fgrpo_verl.judges.openai_judge")
+        level = judge_logger.level
+        judge_logger.setLevel(logging.ERROR)
+        try:
+            problems = asyncio.run(
+                check_endpoints(args.url, args.model, api_key, api_key_env=args.api_key_env, timeout_s=args.timeout)
+            )
+        finally:
+            judge_logger.setLevel(level)
         for problem in problems:
             print(f"check-judge: {problem}")
         failing = {p.split(": ", 1)[0] for p in problems}
