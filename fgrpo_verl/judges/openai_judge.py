@@ -140,8 +140,8 @@ class OpenAIJudge(Judge):
             raise ValueError(f"base_url must be an http(s) URL or a non-empty list of them, got {urls!r}")
         if max_concurrency < 1 or max_retries < 0 or timeout_s <= 0 or connect_timeout_s <= 0:
             raise ValueError(
-                f"need max_concurrency >= 1, max_retries >= 0, timeout_s > 0; got {max_concurrency}, "
-                f"{max_retries}, {timeout_s}"
+                f"need max_concurrency >= 1, max_retries >= 0, timeout_s > 0, connect_timeout_s > 0; got "
+                f"{max_concurrency}, {max_retries}, {timeout_s}, {connect_timeout_s}"
             )
         self.base_urls = [u.rstrip("/") for u in urls]
         self.model = model
