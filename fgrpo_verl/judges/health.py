@@ -99,12 +99,13 @@ async def check_endpoint(
         if api_key:
             return [f"{where}: refused the API key from ${api_key_env} (HTTP {status})"]
         return [f"{where}: wants an API key (HTTP {status}) and ${api_key_env} is not set"]
-    if status == 200:
-        served = [str(m.get("id")) for m in (payload or {}).get("data", []) if isinstance(m, dict)]
+    listing_ok = isinstance(payload, dict) and isinstance(payload.get("data"), list)
+    if status == 200 and listing_ok:  # a 200 without a model list (some proxies) skips to the judge request
+        served = [str(m.get("id")) for m in payload["data"] if isinstance(m, dict)]
         if model not in served:
             listing = ", ".join(served) if served else "nothing"
             return [f"{where}: does not serve model {model!r}; it serves: {listing} (set fgrpo.judge.model / --model)"]
-    elif status != 404:
+    elif status not in (200, 404):
         return [f"{where}: GET /models answered HTTP {status}"]
 
     judge = OpenAIJudge(
