@@ -109,9 +109,9 @@ class FGRPOTrainer(PPOTrainerSync):
         return batch
 
     def on_step_end(self) -> None:
-        """After verl's checkpoint of the step: stop (saving first) if the judge guard tripped."""
-        super().on_step_end()
+        """After verl's checkpoint of the step: stop (saving first) if the judge guard tripped, else sync weights."""
         self.judge_guard.stop_if_tripped(self)
+        super().on_step_end()
 
     def _save_checkpoint(self) -> None:
         """Write the dual state into ``global_step_N/`` first; verl then saves the model and the tracker file."""

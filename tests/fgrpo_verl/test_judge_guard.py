@@ -140,3 +140,16 @@ def test_an_untripped_guard_does_nothing(tmp_path) -> None:
     trainer, saved = _trainer(tmp_path, 20)
     JudgeGuard(judged=("consistency",)).stop_if_tripped(trainer)
     assert saved == []
+
+
+def test_the_fgrpo_trainer_stops_at_the_end_of_a_tripped_step_before_syncing_weights(tmp_path) -> None:
+    from fgrpo_verl.trainer import FGRPOTrainer
+    from tests.support.recipe_config import recipe_config
+
+    config = recipe_config({"trainer.default_local_dir": str(tmp_path), "trainer.save_freq": 0})
+    trainer = FGRPOTrainer(config=config)
+    assert trainer.judge_guard.judged == ("consistency", "semantic_grounding") and trainer.judge_guard.patience == 3
+    trainer.global_steps = 4
+    trainer.judge_guard.tripped = "fgrpo: stopping: judge gone"
+    with pytest.raises(JudgeOutage, match="judge gone"):
+        trainer.on_step_end()

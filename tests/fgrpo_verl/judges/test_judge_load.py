@@ -165,3 +165,22 @@ def test_a_rollouts_images_are_encoded_once_and_reused_for_every_sentence(monkey
     assert encodings == [200_000]
     width, height = _decoded(sent).size
     assert width * height <= 200_000 and (width, height) == downscaled_size(1600, 1200, 200_000)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("total_concurrency", 0),
+        ("max_concurrency", 0),
+        ("connect_timeout_s", 0),
+        ("image_max_pixels", 100),
+        ("max_failure_rate", 1.5),
+        ("patience", -1),
+        ("patience", 2.5),
+    ],
+)
+def test_bad_load_and_guard_settings_name_the_key(key: str, value: object) -> None:
+    from fgrpo_verl.config import ConfigError
+
+    with pytest.raises(ConfigError, match=f"fgrpo.judge.{key}"):
+        JudgeConfig.from_dict({key: value})
