@@ -170,6 +170,12 @@ def startup_problems(config: Any, fgrpo: Any) -> list[str]:
             "or set fgrpo.judge.backend=rule to train with the offline rule judge on purpose (it grounds "
             "sentences only on synthetic data with scene graphs)."
         )
+    elif judge.backend == "router" and not reward_model.get("enable"):
+        problems.append(
+            "fgrpo: fgrpo.judge.backend=router asks the judge verl serves, but reward.reward_model.enable is false: "
+            "compose +recipe=fgrpo_served_judge (or recipe/fgrpo/serve_judge.sh --verl-overrides), or give "
+            "fgrpo.judge.urls with fgrpo.judge.backend=openai"
+        )
     elif judge.resolved_backend == "openai" and os.environ.get(SKIP_JUDGE_CHECK_ENV) != "1":
         found = asyncio.run(
             check_endpoints(

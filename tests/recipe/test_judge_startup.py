@@ -92,3 +92,9 @@ def test_a_sleeping_served_judge_is_rejected() -> None:
     config = compose_recipe(["reward.reward_model.rollout.free_cache_engine=true"], recipe="fgrpo_served_judge")
     (problem,) = startup_problems(config, FGRPOConfig.from_dict(config.fgrpo))
     assert "reward.reward_model.rollout.free_cache_engine=false" in problem
+
+
+def test_the_router_backend_without_a_served_judge_is_refused() -> None:
+    config = compose_recipe(["fgrpo.judge.backend=router"])
+    (problem,) = startup_problems(config, FGRPOConfig.from_dict(config.fgrpo))
+    assert "reward.reward_model.enable is false" in problem and "+recipe=fgrpo_served_judge" in problem
