@@ -2,6 +2,8 @@
 
     fgrpo-verl demo --out DIR        GRPO-T vs FGRPO on a simulated policy (CPU, offline, about a minute)
     fgrpo-verl simulate --out DIR    the same simulator, sweeping τ, η and λ_max
+    fgrpo-verl check-judge --url URL... --model NAME [--api-key-env VAR]
+                                     is each judge endpoint up, serving NAME, and judging? (exit 1 if not)
 
 Each subcommand is one ``_add_<name>`` (its arguments) and one ``_plan_<name>`` (validation, then
 its action) in :data:`SUBCOMMANDS`; the heavy imports (torch, matplotlib) happen in the plan.
@@ -27,6 +29,7 @@ from fgrpo_verl.demo.settings import (
     DEFAULT_TAUS,
     SimSettings,
 )
+from fgrpo_verl.judges import health
 
 
 def _positive_int(text: str) -> int:
@@ -280,6 +283,12 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], _Pl
         "sweep τ, η and λ_max on the demo's simulator; writes DIR/sweep.json, DIR/report.md and plots",
         _add_simulate,
         _plan_simulate,
+    ),
+    "check-judge": (
+        "check that each judge endpoint is reachable, accepts the API key, serves the model and answers one "
+        "consistency and one grounding request with a valid label; one line per problem, exit 1 if any",
+        health.add_arguments,
+        health.plan,
     ),
 }
 

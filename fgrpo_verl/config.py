@@ -88,19 +88,39 @@ class JudgeConfig:
     ``backend``: ``rule`` (offline :class:`fgrpo_verl.judges.RuleJudge`), ``openai`` (an
     OpenAI-compatible server at ``urls``), ``router`` (the judge verl serves itself, at the
     ``reward_router_address`` it hands the reward manager) or ``auto`` (``openai`` when
-    ``urls`` is set, else ``rule``).
+    ``urls`` is set, else ``rule``; training refuses ``auto`` without ``urls`` when the mode needs a judge).
+
+    Load: the run keeps at most ``total_concurrency`` judge requests in flight, all reward workers
+    together; each of the ``reward.num_workers`` workers gets ``max(1, ⌊total_concurrency / num_workers⌋)``
+    unless ``max_concurrency`` (per worker) is set. Each attempt has ``connect_timeout_s`` to connect
+    and ``timeout_s`` to read the reply. Images go to the judge downscaled to ``image_max_pixels``.
+
+    Runtime guard (:mod:`fgrpo_verl.judge_guard`): ``patience`` consecutive steps with a judge failure
+    rate ≥ ``max_failure_rate``, or with a judged constraint that has no applicable rollout, stop the
+    run after a checkpoint (``patience: 0`` turns the guard off).
     """
 
     backend: str = "auto"
     urls: tuple[str, ...] = ()
     model: str = DEFAULT_JUDGE_MODEL
     api_key_env: str = DEFAULT_API_KEY_ENV
-    max_concurrency: int = 64
+    total_concurrency: int = 256
+    max_concurrency: int | None = None
+    connect_timeout_s: float = 10.0
     timeout_s: float = 60.0
     max_retries: int = 3
     cache_size: int = 20000
     max_tokens: int = 512
     temperature: float = 0.0
+    image_max_pixels: int = 1280 * 28 * 28
+    max_failure_rate: float = 0.5
+    patience: int = 3
+
+    def concurrency_per_worker(self, num_workers: int) -> int:
+        """Requests in flight per reward worker: ``max_concurrency`` if set, else ``max(1, ⌊total_concurrency / num_workers⌋)``."""
+        if self.max_concurrency is not None:
+            return self.max_concurrency
+        return max(1, self.total_concurrency // max(1, num_workers))
 
     @property
     def resolved_backend(self) -> str:
@@ -138,12 +158,27 @@ class JudgeConfig:
             urls=urls,
             model=str(raw.get("model", cls.model)),
             api_key_env=str(raw.get("api_key_env", cls.api_key_env)),
-            max_concurrency=_integer(f"{prefix}.max_concurrency", raw.get("max_concurrency", cls.max_concurrency), low=1),
+            total_concurrency=_integer(
+                f"{prefix}.total_concurrency", raw.get("total_concurrency", cls.total_concurrency), low=1
+            ),
+            max_concurrency=None
+            if raw.get("max_concurrency") is None
+            else _integer(f"{prefix}.max_concurrency", raw["max_concurrency"], low=1),
+            connect_timeout_s=_number(
+                f"{prefix}.connect_timeout_s", raw.get("connect_timeout_s", cls.connect_timeout_s), low=0.001
+            ),
             timeout_s=_number(f"{prefix}.timeout_s", raw.get("timeout_s", cls.timeout_s), low=0.001),
             max_retries=_integer(f"{prefix}.max_retries", raw.get("max_retries", cls.max_retries), low=0),
             cache_size=_integer(f"{prefix}.cache_size", raw.get("cache_size", cls.cache_size), low=0),
             max_tokens=_integer(f"{prefix}.max_tokens", raw.get("max_tokens", cls.max_tokens), low=1),
             temperature=_number(f"{prefix}.temperature", raw.get("temperature", cls.temperature), low=0.0),
+            image_max_pixels=_integer(
+                f"{prefix}.image_max_pixels", raw.get("image_max_pixels", cls.image_max_pixels), low=28 * 28
+            ),
+            max_failure_rate=_number(
+                f"{prefix}.max_failure_rate", raw.get("max_failure_rate", cls.max_failure_rate), low=0.0, high=1.0
+            ),
+            patience=_integer(f"{prefix}.patience", raw.get("patience", cls.patience), low=0),
         )
         return config
 

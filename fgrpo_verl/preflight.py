@@ -11,6 +11,9 @@ the composed config works anywhere. In order:
 2. **GPUs** — a run that will start its own local Ray needs ``trainer.n_gpus_per_node`` CUDA GPUs
    on this machine (:func:`gpu_shortfall`). Without them the run stops with one message saying
    what was found, what training needs, and that ``fgrpo-verl demo`` runs on CPU.
+   **Judge** — a mode that needs a judge has one, a verl-served judge stays awake, and every
+   ``fgrpo.judge.urls`` endpoint serves the model and judges (:func:`fgrpo_verl.judges.health.startup_problems`).
+   The GPU and judge problems are reported together, in one message.
 3. **Trainer** — verl's trainer registry resolves the configured mode to the FGRPO-aware trainer,
    i.e. the ``verl.plugins`` entry point of this package is active; otherwise ``main_ppo`` would
    silently train plain GRPO.
@@ -28,6 +31,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from fgrpo_verl.config import ConfigError, FGRPOConfig
+from fgrpo_verl.judges.health import combined_message, startup_problems
 
 DEMO_HINT = "To try FGRPO on this machine, run the CPU demo: fgrpo-verl demo --out DIR"
 #: Set to 1 to skip the GPU check (e.g. a driver on a CPU-only login node that reaches GPUs through Ray).
@@ -143,7 +147,13 @@ def preflight(config: DictConfig) -> FGRPOConfig:
         _verl_validate(config)
     except (ConfigError, AssertionError, ValueError) as err:
         raise SystemExit(f"fgrpo: invalid config: {err}") from None
-    _check_gpus(config)
+    problems = startup_problems(config, fgrpo)
+    try:
+        _check_gpus(config)
+    except SystemExit as gpu:
+        problems.insert(0, str(gpu))
+    if problems:
+        raise SystemExit(problems[0] if len(problems) == 1 else combined_message(problems))
     _check_trainer_selected(config)
     return fgrpo
 

@@ -56,6 +56,8 @@ class _ProcessState:
     config: FGRPOConfig
     #: Constraints computed: the enabled ones, minus judge-scored ones the mode does not read.
     channels: frozenset[str]
+    #: reward.num_workers: the processes that share fgrpo.judge.total_concurrency.
+    num_workers: int = 1
     judges: dict[str | None, Judge] = dataclasses.field(default_factory=dict)
     skipped: Counter[str] = dataclasses.field(default_factory=Counter)
 
@@ -67,7 +69,10 @@ class _ProcessState:
         """One judge per process and router address, so its connection pool and cache are shared."""
         if router_address not in self.judges:
             self.judges[router_address] = build_judge(
-                self.config.judge, router_address=router_address, image_config=self.config.image
+                self.config.judge,
+                router_address=router_address,
+                image_config=self.config.image,
+                num_workers=self.num_workers,
             )
         return self.judges[router_address]
 
@@ -152,7 +157,8 @@ class FGRPORewardManager(RewardManagerBase):
         if key in cls._process_states:
             return
         channels = computed_channels(fgrpo)
-        cls._process_states[key] = _ProcessState(config=fgrpo, channels=channels)
+        num_workers = int((config.get("reward") or {}).get("num_workers") or 1)
+        cls._process_states[key] = _ProcessState(config=fgrpo, channels=channels, num_workers=num_workers)
         logger.info("fgrpo reward manager: mode=%s, computed constraints=%s", fgrpo.mode, sorted(channels))
 
     @property

@@ -340,6 +340,7 @@ class RolloutScorer:
             self._skip(row, "semantic_grounding", bad)
             return _NOT_APPLICABLE
         scene_graph = row.scene_graph()
+        images = await self.judge.prepare_images(images)  # encoded once, reused by every sentence
         calls = [
             self._ask(
                 row,

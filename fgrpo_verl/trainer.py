@@ -34,6 +34,7 @@ from fgrpo_verl.advantage import compute_mode_advantage
 from fgrpo_verl.channels import mask_key
 from fgrpo_verl.config import FGRPOConfig
 from fgrpo_verl.dual_state import build_duals, restore_dual_state, save_dual_state
+from fgrpo_verl.judge_guard import JudgeGuard
 from fgrpo_verl.step_stats import channel_tensors, reward_extra_infos, step_metrics, valid_rows
 
 
@@ -56,6 +57,7 @@ class FGRPOTrainer(PPOTrainerSync):
     def __init__(self, config: DictConfig) -> None:
         self.fgrpo = FGRPOConfig.from_verl(config)
         self.duals = build_duals(self.fgrpo)
+        self.judge_guard = JudgeGuard.from_config(self.fgrpo)
         super().__init__(config)
 
     def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
@@ -95,7 +97,13 @@ class FGRPOTrainer(PPOTrainerSync):
         )
         if config.updates_duals:
             metrics.update(self.duals.update(scores, masks, valid=valid))
+        metrics.update(self.judge_guard.observe(channels, valid, getattr(self, "global_steps", 0)))
         return batch
+
+    def on_step_end(self) -> None:
+        """After verl's checkpoint of the step: stop (saving first) if the judge guard tripped, else sync weights."""
+        self.judge_guard.stop_if_tripped(self)
+        super().on_step_end()
 
     def _save_checkpoint(self) -> None:
         """Write the dual state into ``global_step_N/`` first; verl then saves the model and the tracker file."""

@@ -57,6 +57,11 @@ class Judge(ABC):
             return "INCORRECT"
         return await self._ground_sentence(images, question, context, sentence, scene_graph, tally)
 
+    async def prepare_images(self, images: Sequence[Any] | None) -> Any:
+        """The images in the form :meth:`ground_sentence` takes fastest; call once per rollout and pass
+        the result for each of its sentences. This judge takes them as they are."""
+        return images
+
     def stats(self) -> dict[str, float]:
         """calls, failures, retries, cache_hits, flagged, latency_p50_s, latency_p95_s (see ``judges.stats``)."""
         return self._stats.snapshot()

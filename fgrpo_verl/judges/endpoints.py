@@ -5,7 +5,8 @@ A server that fails a request (connection error, timeout, 429, 5xx) is *cooling 
 for ``cooldown_s · 2^(k−1)`` seconds after its k-th consecutive failure (capped at
 ``max_cooldown_s``) and is used only when no other server is available; when its cooldown
 ends, one request probes it (the cooldown restarts at once, so a dead server never
-receives a burst). A retry avoids the servers that already failed that request.
+receives a burst). A server that asks for a pause (``Retry-After`` on a 429 or 503) cools down
+for at least that long. A retry avoids the servers that already failed that request.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class EndpointPool:
         endpoint.consecutive_failures = 0
         endpoint.cooling_until = 0.0
 
-    def failed(self, endpoint: Endpoint) -> None:
+    def failed(self, endpoint: Endpoint, retry_after_s: float | None = None) -> None:
+        """Count a failure; ``retry_after_s`` (the server's own request to wait) lengthens the cooldown."""
         endpoint.consecutive_failures += 1
-        endpoint.cooling_until = time.monotonic() + self._cooldown(endpoint.consecutive_failures)
+        cooldown = max(self._cooldown(endpoint.consecutive_failures), retry_after_s or 0.0)
+        endpoint.cooling_until = time.monotonic() + cooldown

@@ -11,7 +11,10 @@ from fgrpo_verl.judges.rule_judge import RuleJudge
 
 
 def build_judge(
-    judge_config: JudgeConfig, router_address: str | None = None, image_config: ImageConfig | None = None
+    judge_config: JudgeConfig,
+    router_address: str | None = None,
+    image_config: ImageConfig | None = None,
+    num_workers: int = 1,
 ) -> Judge:
     """The judge for ``judge_config.resolved_backend``.
 
@@ -20,7 +23,8 @@ def build_judge(
     - ``router``: :class:`OpenAIJudge` at ``http://{router_address}/v1``, the judge verl serves
       itself (``ConfigError`` when verl handed over no address).
 
-    The API key is read from the environment variable named by ``judge_config.api_key_env``.
+    The API key is read from the environment variable named by ``judge_config.api_key_env``;
+    ``num_workers`` processes share ``judge_config.total_concurrency`` (see :func:`client_settings`).
     """
     backend = judge_config.resolved_backend
     if backend == "rule":
@@ -34,17 +38,20 @@ def build_judge(
         urls: tuple[str, ...] = (f"http://{router_address}/v1",)
     else:
         urls = judge_config.urls
-    return OpenAIJudge(list(urls), judge_config.model, **client_settings(judge_config))
+    return OpenAIJudge(list(urls), judge_config.model, **client_settings(judge_config, num_workers))
 
 
-def client_settings(judge_config: JudgeConfig) -> dict[str, Any]:
-    """Keyword arguments of :class:`OpenAIJudge` (and judges built on it) from ``fgrpo.judge.*``.
+def client_settings(judge_config: JudgeConfig, num_workers: int = 1) -> dict[str, Any]:
+    """Keyword arguments of :class:`OpenAIJudge` (and judges built on it) from ``fgrpo.judge.*``,
+    for one of ``num_workers`` processes calling the judge at the same time.
 
     The API key is read here, at call time, from the variable named by ``api_key_env``.
     """
     return {
         "api_key": judge_config.api_key(),
-        "max_concurrency": judge_config.max_concurrency,
+        "max_concurrency": judge_config.concurrency_per_worker(num_workers),
+        "connect_timeout_s": judge_config.connect_timeout_s,
+        "image_max_pixels": judge_config.image_max_pixels,
         "timeout_s": judge_config.timeout_s,
         "max_retries": judge_config.max_retries,
         "cache_size": judge_config.cache_size,

@@ -3,12 +3,21 @@
 Accepted forms (what verl's dataset and our parquet files hold): encoded PNG/JPEG
 ``bytes``, a ``PIL.Image.Image`` (re-encoded as PNG), or a dict ``{"bytes": ..., "path": ...}``
 (bytes used when present, else the file at ``path`` is read).
+
+The judge's copy is separate from the policy's input (``fgrpo.image.*``): with ``max_pixels`` set,
+an image of ``w × h > max_pixels`` pixels is resized to ``⌊w·s⌋ × ⌊h·s⌋`` with
+``s = sqrt(max_pixels / (w·h))`` (aspect ratio kept, Lanczos filter) and re-encoded (JPEG quality 90
+for a JPEG source, else PNG); smaller images are sent byte for byte. A VLM judge pays for pixels
+in prompt tokens (Qwen-VL: one token per 28×28 or 32×32 block), so a full-resolution photo would
+cost thousands of tokens per sentence judged.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -52,10 +61,60 @@ def image_bytes(image: Any) -> bytes:
     raise ValueError(f"unsupported image type {type(image).__name__}: expected bytes, PIL.Image or {{bytes, path}}")
 
 
-def image_data_urls(images: Sequence[Any] | None) -> list[str]:
-    """``data:<mime>;base64,…`` URLs for ``images`` in order."""
+@dataclasses.dataclass(frozen=True)
+class EncodedImages:
+    """A sample's images, already downscaled and encoded as ``data:`` URLs (reused for every sentence)."""
+
+    urls: tuple[str, ...]
+
+
+def downscaled_size(width: int, height: int, max_pixels: int) -> tuple[int, int]:
+    """``(w, h)`` unchanged when ``w·h ≤ max_pixels``, else ``(⌊w·s⌋, ⌊h·s⌋)`` with ``s = sqrt(max_pixels/(w·h))``.
+
+    A side that would fall below one pixel is 1, and the other is then cut to ``max_pixels`` (a sliver
+    cannot keep its aspect ratio); the product never exceeds ``max_pixels``.
+    """
+    if width * height <= max_pixels:
+        return width, height
+    scale = math.sqrt(max_pixels / (width * height))
+    new_width, new_height = math.floor(width * scale), math.floor(height * scale)
+    if new_width < 1:
+        return 1, min(height, max_pixels)
+    if new_height < 1:
+        return min(width, max_pixels), 1
+    return new_width, new_height
+
+
+def downscale(data: bytes, max_pixels: int) -> bytes:
+    """Encoded image ``data`` with at most ``max_pixels`` pixels (see the module docstring)."""
+    from PIL import Image, UnidentifiedImageError
+
+    mime = _mime_type(data)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            size = downscaled_size(image.width, image.height, max_pixels)
+            if size == (image.width, image.height):
+                return data
+            # JPEG can decode at 1/2, 1/4, 1/8 scale directly: much less work for a large photo.
+            image.draft("RGB", size)
+            resized = image.resize(size, Image.Resampling.LANCZOS)
+    except (UnidentifiedImageError, Image.DecompressionBombError) as err:
+        raise ValueError(f"cannot decode the image to downscale it: {err}") from err
+    buffer = io.BytesIO()
+    if mime == "image/jpeg":
+        resized.convert("RGB").save(buffer, format="JPEG", quality=90)
+    else:
+        resized.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def image_data_urls(images: Sequence[Any] | None, max_pixels: int | None = None) -> list[str]:
+    """``data:<mime>;base64,…`` URLs for ``images`` in order, each downscaled to ``max_pixels`` when given."""
     urls = []
     for image in images or ():
         data = image_bytes(image)
+        _mime_type(data)  # refuse non-images before decoding anything
+        if max_pixels is not None:
+            data = downscale(data, max_pixels)
         urls.append(f"data:{_mime_type(data)};base64,{base64.b64encode(data).decode('ascii')}")
     return urls

@@ -12,14 +12,18 @@ Answers: for a consistency prompt (fenced REASONING and ANSWER, see ``judges.pro
 and ``Verdict: NO`` otherwise; for a grounding prompt ``Verdict: CORRECT``.
 
 Behaviours, one per request: ``ok``; ``http_500``, ``http_503``, ``http_429``, ``http_400``
-(error status with a JSON error body; 429 carries ``Retry-After: 0``; 400 echoes the request's
-Authorization header, as some proxies do); ``hang`` (no reply
+(error status with a JSON error body; 429 and 503 carry ``Retry-After: <retry_after_s>``, default 0;
+400 echoes the request's Authorization header, as some proxies do); ``hang`` (no reply
 until ``hang_s`` passes or the server stops); ``garbage`` (HTTP 200 whose content names no
 verdict); ``broken_json`` (HTTP 200, truncated JSON body); ``drop`` (connection closed
 without a reply). Request *i* (counting from 0 since the last :meth:`script` call) gets
 ``behaviours[i]``; after the list ends, ``ok`` — or the list again with ``cycle=True`` — or,
 with ``fault_rates``, a behaviour drawn from those probabilities by a seeded generator.
 Every request first waits ``latency_s``.
+
+Like vLLM: with ``api_key`` set, ``/v1/*`` answers HTTP 401 unless the request carries
+``Authorization: Bearer <api_key>`` (``/health`` stays open); with ``strict_model=True``, a chat
+request naming another model than ``model`` gets HTTP 404 ("model does not exist").
 
 Counters: ``requests`` (chat-completion requests received), ``served`` (per behaviour),
 ``in_flight`` / ``max_in_flight``, ``authorizations`` (distinct Authorization headers seen) and
@@ -77,8 +81,14 @@ class LoopbackJudgeServer:
         hang_s: float = 30.0,
         model: str = "loopback-judge",
         port: int = 0,
+        api_key: str | None = None,
+        strict_model: bool = False,
+        retry_after_s: float = 0.0,
     ) -> None:
         self.latency_s = latency_s
+        self.api_key = api_key
+        self.strict_model = strict_model
+        self.retry_after_s = retry_after_s
         self.hang_s = hang_s
         self.model = model
         self.port = port
@@ -138,6 +148,9 @@ class LoopbackJudgeServer:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         if "Authorization" in request.headers:
             self.authorizations.add(request.headers["Authorization"])
+        if not self._authorized(request):
+            self.in_flight -= 1
+            return _unauthorized()
         behaviour = self._next_behaviour()
         self.served[behaviour] += 1
         try:
@@ -151,7 +164,7 @@ class LoopbackJudgeServer:
     async def _reply(self, request: web.Request, behaviour: str, body: bytes) -> web.StreamResponse:
         if behaviour.startswith("http_"):
             status = int(behaviour[5:])
-            headers = {"Retry-After": "0"} if status == 429 else None
+            headers = {"Retry-After": f"{self.retry_after_s:g}"} if status in (429, 503) else None
             message = f"injected {status}"
             if status == 400:
                 # Like some proxies, echo the credentials back: the client must not log them.
@@ -175,6 +188,9 @@ class LoopbackJudgeServer:
             messages = payload["messages"]
         except (ValueError, KeyError, TypeError):
             return web.json_response({"error": {"message": "body must be JSON with 'messages'"}}, status=400)
+        if self.strict_model and payload.get("model") != self.model:
+            message = f"The model `{payload.get('model')}` does not exist."
+            return web.json_response({"error": {"message": message, "code": 404}}, status=404)
         content = "Lorem ipsum dolor sit amet." if behaviour == "garbage" else rule_verdict(messages)
         return web.json_response(
             {
@@ -191,7 +207,12 @@ class LoopbackJudgeServer:
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    def _authorized(self, request: web.Request) -> bool:
+        return self.api_key is None or request.headers.get("Authorization") == f"Bearer {self.api_key}"
+
     async def _models(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _unauthorized()
         return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model"}]})
 
     async def _start_app(self) -> None:
@@ -255,6 +276,10 @@ class LoopbackJudgeServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _unauthorized() -> web.Response:
+    return web.json_response({"error": "Unauthorized"}, status=401)
 
 
 def _check_behaviour(name: str) -> None:

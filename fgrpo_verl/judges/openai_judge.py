@@ -4,7 +4,10 @@ Transport: one ``aiohttp.ClientSession`` per event loop, created lazily on first
 the running loop (and re-created if a later call comes from a different loop), with a
 ``TCPConnector`` limited to ``max_concurrency`` connections and an ``asyncio.Semaphore``
 of the same size around every attempt, so the servers never see more than
-``max_concurrency`` requests from this judge at once. (aiohttp, not httpx: against a
+``max_concurrency`` requests from this judge at once. Each attempt has a connect timeout
+(``connect_timeout_s``, opening the socket) and a read timeout (``timeout_s``, waiting for the
+reply); both start once the attempt holds its semaphore slot, so time queued behind the
+concurrency limit never counts against them. (aiohttp, not httpx: against a
 20 ms server httpx's async client was over 10x slower — see ``benchmarks/bench_judge.py``.)
 
 One judgement:
@@ -16,8 +19,9 @@ One judgement:
 3. otherwise attempts go to the servers chosen by :class:`EndpointPool`. Connection errors,
    timeouts, malformed response bodies, 429 and 5xx are retried up to ``max_retries``
    times on another server when there is one, after ``min(backoff_max_s, backoff_s·2^k)``
-   seconds with jitter (half of it fixed, half uniform; a 429's ``Retry-After`` is honoured
-   up to ``backoff_max_s``). Other 4xx are not retried. A reply whose verdict cannot be
+   seconds with jitter (half of it fixed, half uniform). A 429 or 503 with ``Retry-After``
+   (seconds or an HTTP date) waits at least that long, up to ``retry_after_max_s``, and that
+   server is not picked again before then. Other 4xx are not retried. A reply whose verdict cannot be
    parsed is asked again once;
 4. a judgement that still has no verdict returns ``None`` and counts as a failure. No
    exception from the network or the server escapes.
@@ -29,6 +33,7 @@ logged, put in exceptions or in stats.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import hashlib
 import json
 import logging
@@ -42,7 +47,7 @@ import aiohttp
 from fgrpo_verl.judges.base import Judge
 from fgrpo_verl.judges.cache import LRUCache
 from fgrpo_verl.judges.endpoints import Endpoint, EndpointPool
-from fgrpo_verl.judges.images import image_data_urls
+from fgrpo_verl.judges.images import EncodedImages, image_data_urls
 from fgrpo_verl.judges.parsing import CONSISTENCY_LABELS, GROUNDING_LABELS, parse_verdict
 from fgrpo_verl.judges.prompts import consistency_messages, grounding_messages
 from fgrpo_verl.judges.stats import JudgeTally
@@ -84,10 +89,19 @@ class _Fatal(Exception):
 
 
 def _retry_after(headers: Any) -> float | None:
-    try:
-        return max(0.0, float(headers.get("Retry-After", "")))
-    except ValueError:
+    """Seconds to wait from a ``Retry-After`` header (delay-seconds or an HTTP date), else None."""
+    value = str(headers.get("Retry-After", "")).strip()
+    if not value:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 class OpenAIJudge(Judge):
@@ -97,6 +111,9 @@ class OpenAIJudge(Judge):
     ``{base_url}/chat/completions``). ``backoff_s`` / ``backoff_max_s`` shape the retry delays.
     A subclass asks other questions through the same transport, cache and stats with
     ``await self._judge(messages, labels, tally)`` (the verdict label or ``None``).
+    ``image_max_pixels``: images are downscaled to at most this many pixels before they are sent
+    (``None`` sends them as they are); :meth:`prepare_images` encodes a rollout's images once.
+    ``last_failure`` holds the reason of the most recent failed judgement (credentials redacted).
     """
 
     def __init__(
@@ -113,15 +130,18 @@ class OpenAIJudge(Judge):
         *,
         backoff_s: float = 0.5,
         backoff_max_s: float = 8.0,
+        connect_timeout_s: float = 10.0,
+        retry_after_max_s: float = 60.0,
+        image_max_pixels: int | None = None,
     ) -> None:
         super().__init__()
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
         if not urls or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
             raise ValueError(f"base_url must be an http(s) URL or a non-empty list of them, got {urls!r}")
-        if max_concurrency < 1 or max_retries < 0 or timeout_s <= 0:
+        if max_concurrency < 1 or max_retries < 0 or timeout_s <= 0 or connect_timeout_s <= 0:
             raise ValueError(
-                f"need max_concurrency >= 1, max_retries >= 0, timeout_s > 0; got {max_concurrency}, "
-                f"{max_retries}, {timeout_s}"
+                f"need max_concurrency >= 1, max_retries >= 0, timeout_s > 0, connect_timeout_s > 0; got "
+                f"{max_concurrency}, {max_retries}, {timeout_s}, {connect_timeout_s}"
             )
         self.base_urls = [u.rstrip("/") for u in urls]
         self.model = model
@@ -132,6 +152,10 @@ class OpenAIJudge(Judge):
         self.temperature = temperature
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
+        self.connect_timeout_s = connect_timeout_s
+        self.retry_after_max_s = retry_after_max_s
+        self.image_max_pixels = image_max_pixels
+        self.last_failure: str | None = None
         self._api_key = _Secret(api_key)
         self._pool = EndpointPool([f"{u}/chat/completions" for u in self.base_urls])
         self._cache: LRUCache[str, str] = LRUCache(cache_size)
@@ -163,13 +187,25 @@ class OpenAIJudge(Judge):
         tally: JudgeTally | None,
     ) -> str | None:
         try:
-            urls = image_data_urls(images)
+            urls = list(images.urls) if isinstance(images, EncodedImages) else self._encode(images)
         except (ValueError, OSError) as err:
             # A sample whose image cannot be read is not gradable: a counted, logged failure, not a crash.
             logger.warning("judge: cannot encode the sample's images (%s); grounding not applicable", err)
             self._stats.count("failures", tally)
             return None
         return await self._judge(grounding_messages(urls, question, context, sentence), GROUNDING_LABELS, tally)
+
+    def _encode(self, images: Sequence[Any] | None) -> list[str]:
+        return image_data_urls(images, max_pixels=self.image_max_pixels)
+
+    async def prepare_images(self, images: Sequence[Any] | None) -> Any:
+        """The images as :class:`EncodedImages` (downscaled, base64 data URLs), encoded once in a worker
+        thread so that every sentence of a rollout reuses them; unreadable images are returned as given
+        (each sentence then fails alone, counted)."""
+        try:
+            return EncodedImages(tuple(await asyncio.to_thread(self._encode, images)))
+        except (ValueError, OSError):
+            return images
 
     async def _judge(
         self, messages: list[dict[str, Any]], labels: Sequence[str], tally: JudgeTally | None
@@ -241,13 +277,19 @@ class OpenAIJudge(Judge):
             with self._pool.lease(endpoint):
                 started = time.perf_counter()
                 try:
-                    async with session.post(endpoint.url, data=body, headers=_JSON_HEADERS) as response:
+                    timeout = aiohttp.ClientTimeout(
+                        total=None, sock_connect=self.connect_timeout_s, sock_read=self.timeout_s
+                    )
+                    async with session.post(endpoint.url, data=body, headers=_JSON_HEADERS, timeout=timeout) as response:
                         if response.status != 200:
                             detail = (await response.text())[:200]
                             reason = f"{endpoint.url} answered HTTP {response.status}: {detail!r}"
                             if response.status == 429 or response.status >= 500:
-                                self._pool.failed(endpoint)
-                                raise _Transient(reason, _retry_after(response.headers))
+                                wait = _retry_after(response.headers) if response.status in (429, 503) else None
+                                if wait is not None:
+                                    wait = min(wait, self.retry_after_max_s)
+                                self._pool.failed(endpoint, wait)
+                                raise _Transient(reason, wait)
                             raise _Fatal(reason)
                         payload = await response.json(content_type=None)
                     content = payload["choices"][0]["message"]["content"]
@@ -262,16 +304,18 @@ class OpenAIJudge(Judge):
                 return content if isinstance(content, str) else ""
 
     def _backoff(self, retry: int, retry_after_s: float | None) -> float:
-        """``d = min(backoff_max_s, backoff_s·2^(retry−1))``, then ``d/2 + U(0, d/2)``; Retry-After wins if longer."""
+        """``d = min(backoff_max_s, backoff_s·2^(retry−1))``, then ``d/2 + U(0, d/2)``; a server's
+        Retry-After (already capped at ``retry_after_max_s``) wins if longer."""
         delay = min(self.backoff_max_s, self.backoff_s * 2 ** (retry - 1))
         delay = delay / 2 + random.uniform(0.0, delay / 2)
         if retry_after_s is not None:
-            delay = max(delay, min(retry_after_s, self.backoff_max_s))
+            delay = max(delay, retry_after_s)
         return delay
 
     def _fail(self, reason: str, tally: JudgeTally | None) -> None:
         self._stats.count("failures", tally)
         reason = self._api_key.redact(reason)
+        self.last_failure = reason
         failures = self._stats.totals.failures
         # Powers of two: an outage shows up at once without one log line per rollout.
         if failures & (failures - 1) == 0:
@@ -291,7 +335,6 @@ class OpenAIJudge(Judge):
         self._loop = loop
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self.max_concurrency),
-            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
             headers=headers,
         )
         self._semaphore = asyncio.Semaphore(self.max_concurrency)

@@ -12,8 +12,9 @@
 # Runs `python -m verl.trainer.main_ppo +recipe=$RECIPE ...`: the paper's setting from
 # recipe/fgrpo/config/recipe/fgrpo.yaml, the settings below, then your overrides (last wins).
 # Ablations: RECIPE=fgrpo_grpo_t (or fgrpo_fixed_lambda, fgrpo_additive, ...).
-# Without JUDGE_URLS the recipe falls back to the offline rule judge (synthetic data only):
-# start an OpenAI-compatible judge first (recipe/fgrpo/serve_judge.sh).
+# Without JUDGE_URLS, training that needs a judge is refused at start-up: start an
+# OpenAI-compatible judge first (recipe/fgrpo/serve_judge.sh), use RECIPE=fgrpo_served_judge, or
+# pass fgrpo.judge.backend=rule to train with the offline rule judge on purpose (synthetic data only).
 #
 # Dry run (DRY_RUN=1 or --dry-run): print the command instead of running it.
 set -euo pipefail

@@ -90,9 +90,12 @@ if [[ $mode == verl ]]; then
   if [[ $REWARD_FN_PATH != pkg://* && ! -f ${REWARD_FN_PATH#file://} ]]; then
     fg_log "warning: REWARD_FN_PATH=$REWARD_FN_PATH is not a file here"
   fi
-  fg_log "verl-served judge: $((JUDGE_POOL_NODES * JUDGE_POOL_GPUS_PER_NODE / JUDGE_TP)) vLLM replica(s) of" \
+  replicas=$((JUDGE_POOL_NODES * JUDGE_POOL_GPUS_PER_NODE / JUDGE_TP))
+  fg_log "verl-served judge: $replicas vLLM replica(s) of" \
     "$JUDGE_MODEL at TP $JUDGE_TP on $JUDGE_POOL_NODES extra node(s); append these overrides to training:"
   # The served model name of verl's engines is the model path, hence fgrpo.judge.model=$JUDGE_MODEL.
+  # free_cache_engine=False: verl would otherwise put the judge to sleep and never wake it (the V1
+  # trainer skips compute_rm_score with a reward pool). total_concurrency = replicas x max_num_seqs.
   printf '%s\n' \
     reward.reward_model.enable=True \
     reward.reward_model.enable_resource_pool=True \
@@ -107,10 +110,12 @@ if [[ $mode == verl ]]; then
     "reward.reward_model.rollout.max_num_seqs=$JUDGE_MAX_NUM_SEQS" \
     "reward.reward_model.rollout.limit_images=$JUDGE_MAX_IMAGES" \
     reward.reward_model.rollout.enforce_eager=False \
+    reward.reward_model.rollout.free_cache_engine=False \
     "reward.custom_reward_function.path=$REWARD_FN_PATH" \
     "reward.custom_reward_function.name=$REWARD_FN_NAME" \
     fgrpo.judge.backend=router \
-    "fgrpo.judge.model=$JUDGE_MODEL"
+    "fgrpo.judge.model=$JUDGE_MODEL" \
+    "fgrpo.judge.total_concurrency=$((replicas * JUDGE_MAX_NUM_SEQS))"
   exit 0
 fi
 
@@ -158,7 +163,9 @@ fg_run_bg "${cmd[@]}"
 server_pid=${FG_BG_PIDS[0]:-}
 fg_wait_http "http://$health_host:$JUDGE_PORT/health" "$JUDGE_HEALTH_TIMEOUT" "$JUDGE_HEALTH_INTERVAL" "$server_pid" ||
   fg_die "judge server did not come up"
-fg_log "judge ready; training overrides: 'fgrpo.judge.urls=[$base_url]' fgrpo.judge.model=$JUDGE_SERVED_NAME"
+fg_log "judge ready; training overrides: 'fgrpo.judge.urls=[$base_url]' fgrpo.judge.model=$JUDGE_SERVED_NAME" \
+  "fgrpo.judge.total_concurrency=$((JUDGE_DP * JUDGE_MAX_NUM_SEQS)) (sum it over all judge servers);" \
+  "check it with: fgrpo-verl check-judge --url $base_url --model $JUDGE_SERVED_NAME --api-key-env $JUDGE_API_KEY_ENV"
 printf '%s\n' "$base_url"
 if ! fg_dry; then
   rc=0

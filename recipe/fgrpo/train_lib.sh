@@ -50,7 +50,8 @@ fgrpo_train() {
   fgrpo_parse_args "${BASH_SOURCE[1]}" "$@"
   fgrpo_train_command
   if [[ -z "$JUDGE_URLS" ]]; then
-    fg_log "JUDGE_URLS is empty: fgrpo.judge falls back to the recipe default (the offline rule judge unless overridden)"
+    fg_log "JUDGE_URLS is empty: unless the recipe or an override names a judge (fgrpo.judge.backend=rule|router)," \
+      "start-up refuses a mode that needs one"
   fi
   fg_run "${TRAIN_CMD[@]}" "${OVERRIDES[@]}"
 }

@@ -19,6 +19,9 @@ from fgrpo_verl.preflight import (
 )
 from tests.support.recipe_config import recipe_config
 
+#: The offline judge, named explicitly: without a judge, start-up refuses the run (tests/recipe/test_judge_startup.py).
+RULE_JUDGE = {"fgrpo.judge.backend": "rule"}
+
 
 def _trainer_config(**trainer):
     return OmegaConf.create({"trainer": {"nnodes": 1, "n_gpus_per_node": 8, **trainer}})
@@ -110,16 +113,16 @@ def test_verl_validation_runs_too(local_machine, monkeypatch):
 def test_without_gpus_the_run_stops_with_the_guard_message(local_machine, monkeypatch):
     _gpus(monkeypatch, 0)
     with pytest.raises(SystemExit) as err:
-        preflight(recipe_config())
+        preflight(recipe_config(RULE_JUDGE))
     assert str(err.value).startswith("fgrpo: cannot start training: found no usable CUDA GPU")
 
 
 def test_with_gpus_or_the_skip_flag_the_run_proceeds(local_machine, monkeypatch):
     _gpus(monkeypatch, 8)
-    assert preflight(recipe_config()).mode == "fgrpo"
+    assert preflight(recipe_config(RULE_JUDGE)).mode == "fgrpo"
     _gpus(monkeypatch, 0)
     monkeypatch.setenv(SKIP_GPU_CHECK_ENV, "1")
-    assert preflight(recipe_config()).mode == "fgrpo"
+    assert preflight(recipe_config(RULE_JUDGE)).mode == "fgrpo"
 
 
 def test_a_registry_without_the_fgrpo_trainer_stops_the_run(local_machine, monkeypatch):
@@ -128,4 +131,4 @@ def test_a_registry_without_the_fgrpo_trainer_stops_the_run(local_machine, monke
     _gpus(monkeypatch, 8)
     monkeypatch.setitem(trainer_base.TRAINER_REGISTRY, "sync", PPOTrainerSync)  # as if the plugin were not loaded
     with pytest.raises(SystemExit, match="entry point `fgrpo` of fgrpo-verl is not active"):
-        preflight(recipe_config())
+        preflight(recipe_config(RULE_JUDGE))

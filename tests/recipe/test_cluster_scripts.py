@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipe" / "fgrpo"
@@ -484,8 +485,10 @@ def test_serve_verl_overrides_name_real_verl_keys_and_a_valid_judge_config(tmp_p
     assert result.returncode == 0, result.stderr
     overrides = result.stdout.split()
     verl_keys = [o for o in overrides if not o.startswith("fgrpo.")]
-    judge = {
-        o.split("=", 1)[0].removeprefix("fgrpo.judge."): o.split("=", 1)[1] for o in overrides if o.startswith("fgrpo.")
+    judge = {  # values typed as Hydra types them
+        o.split("=", 1)[0].removeprefix("fgrpo.judge."): yaml.safe_load(o.split("=", 1)[1])
+        for o in overrides
+        if o.startswith("fgrpo.")
     }
     assert JudgeConfig.from_dict(judge).resolved_backend == "router"
 
@@ -495,6 +498,9 @@ def test_serve_verl_overrides_name_real_verl_keys_and_a_valid_judge_config(tmp_p
     rm = cfg.reward.reward_model
     assert rm.enable and rm.enable_resource_pool and rm.nnodes == 2
     assert rm.rollout.tensor_model_parallel_size == 4 and rm.rollout.name == "vllm"
+    # Awake (verl would sleep it and never wake it), and the run's load fits 2 nodes x 8 GPUs / TP 4 replicas.
+    assert rm.rollout.free_cache_engine is False
+    assert judge["total_concurrency"] == (2 * 8 // 4) * rm.rollout.max_num_seqs
     # verl calls the reward manager only with a custom function set; it must resolve to a real function.
     function = cfg.reward.custom_reward_function
     module = function.path.removeprefix("pkg://")

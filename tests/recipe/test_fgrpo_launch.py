@@ -1,7 +1,8 @@
 """Both launch commands, run for real in subprocesses from an empty folder (the installed package only).
 
 * ``--cfg job`` composes and prints the config without GPUs, with the FGRPO block and the overrides.
-* Without a usable GPU, training stops before Ray starts, with one message and no stack trace.
+* Without a usable GPU, training stops before Ray starts, with one message and no stack trace;
+  without a judge too, both problems come in that one message.
   ``CUDA_VISIBLE_DEVICES=""`` hides any GPU so this holds on GPU machines too; ``RAY_TMPDIR``
   hides a ``ray start`` cluster of this machine.
 
@@ -41,8 +42,9 @@ COMMANDS = {
         "--cfg",
         "job",
     ],
-    "guard_main_ppo": ["-m", "verl.trainer.main_ppo", "+recipe=fgrpo"],
-    "guard_main_fgrpo": ["-m", "recipe.fgrpo.main_fgrpo"],
+    "guard_main_ppo": ["-m", "verl.trainer.main_ppo", "+recipe=fgrpo", "fgrpo.judge.backend=rule"],
+    "guard_main_fgrpo": ["-m", "recipe.fgrpo.main_fgrpo", "fgrpo.judge.backend=rule"],
+    "no_judge_main_ppo": ["-m", "verl.trainer.main_ppo", "+recipe=fgrpo"],
 }
 
 
@@ -89,6 +91,16 @@ def test_without_a_gpu_training_stops_before_ray_with_one_message(runs, name):
     assert "fgrpo-verl demo" in messages[0] and "trainer.n_gpus_per_node=8" in messages[0]
     assert "Traceback" not in output
     assert "ray init kwargs" not in output and "Started a local Ray instance" not in output
+
+
+def test_without_a_judge_and_a_gpu_both_problems_come_in_one_message(runs):
+    returncode, stdout, stderr = runs["no_judge_main_ppo"]
+    output = stdout + stderr
+    assert returncode == 1 and "Traceback" not in output
+    messages = [line for line in output.splitlines() if line.startswith("fgrpo: ")]
+    assert messages == ["fgrpo: cannot start training, 2 problems:"], output[-3000:]
+    assert "  1. cannot start training: found no usable CUDA GPU" in output
+    assert "  2. fgrpo.mode=fgrpo needs a judge" in output and "fgrpo.judge.backend=rule" in output
 
 
 def test_recipe_is_our_regular_package_despite_transfer_queues_namespace_folder(tmp_path):
