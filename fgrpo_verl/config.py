@@ -106,7 +106,9 @@ class JudgeConfig:
     ``backend``: ``rule`` (offline :class:`fgrpo_verl.judges.RuleJudge`), ``openai`` (an
     OpenAI-compatible server at ``urls``), ``router`` (the judge verl serves itself, at the
     ``reward_router_address`` it hands the reward manager) or ``auto`` (``openai`` when
-    ``urls`` is set, else ``rule``).
+    ``urls`` is set, else ``rule``). ``constrained_decoding``: how requests ask the server to
+    decode only an allowed label (``auto``, ``structured_outputs``, ``guided_choice``, ``off``;
+    see :mod:`fgrpo_verl.judges.openai_judge`).
     """
 
     backend: str = "auto"
@@ -117,8 +119,9 @@ class JudgeConfig:
     timeout_s: float = 60.0
     max_retries: int = 3
     cache_size: int = 20000
-    max_tokens: int = 512
+    max_tokens: int = 16
     temperature: float = 0.0
+    constrained_decoding: str = "auto"
 
     @property
     def resolved_backend(self) -> str:
@@ -146,9 +149,14 @@ class JudgeConfig:
         if isinstance(urls, str):
             urls = (urls,)
         urls = tuple(str(u) for u in urls)
-        for url in urls:
-            if not url.startswith(("http://", "https://")):
-                raise ConfigError(f"{prefix}.urls entries must start with http:// or https://, got {url!r}")
+        # Imported here: fgrpo_verl.judges imports this module.
+        from fgrpo_verl.judges.redaction import check_judge_url
+
+        for position, url in enumerate(urls):
+            try:
+                check_judge_url(url, f"{prefix}.urls[{position}]")
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
         if backend == "openai" and not urls:
             raise ConfigError(f"{prefix}.backend=openai needs {prefix}.urls (a list of base URLs)")
         config = cls(
@@ -162,8 +170,16 @@ class JudgeConfig:
             cache_size=_integer(f"{prefix}.cache_size", raw.get("cache_size", cls.cache_size), low=0),
             max_tokens=_integer(f"{prefix}.max_tokens", raw.get("max_tokens", cls.max_tokens), low=1),
             temperature=_number(f"{prefix}.temperature", raw.get("temperature", cls.temperature), low=0.0),
+            constrained_decoding=_constrained_decoding(prefix, raw.get("constrained_decoding", cls.constrained_decoding)),
         )
         return config
+
+
+def _constrained_decoding(prefix: str, value: Any) -> str:
+    modes = ("auto", "structured_outputs", "guided_choice", "off")
+    if value not in modes:
+        raise ConfigError(f"{prefix}.constrained_decoding must be one of {list(modes)}, got {value!r}")
+    return str(value)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -50,4 +50,5 @@ def client_settings(judge_config: JudgeConfig) -> dict[str, Any]:
         "cache_size": judge_config.cache_size,
         "max_tokens": judge_config.max_tokens,
         "temperature": judge_config.temperature,
+        "constrained_decoding": judge_config.constrained_decoding,
     }

@@ -9,14 +9,22 @@ event loop, on an ephemeral port::
 
 Answers: for a consistency prompt (fenced REASONING and ANSWER, see ``judges.prompts``)
 ``Verdict: YES`` when the reasoning concludes the answer's option (``judges.conclusion``)
-and ``Verdict: NO`` otherwise; for a grounding prompt ``Verdict: CORRECT``.
+and ``Verdict: NO`` otherwise; for a grounding prompt ``Verdict: CORRECT``. A request the
+server decodes under a constraint (below) gets the bare label instead.
+
+Constrained decoding, ``structured_outputs=``: ``"vllm"`` (default; honours
+``"structured_outputs": {"choice": [...]}`` like vLLM >= 0.12 and ignores ``guided_choice``),
+``"legacy"`` (honours ``guided_choice`` and ignores ``structured_outputs``, like older vLLM),
+``"strict"`` (HTTP 400 naming any field outside the plain OpenAI request, like OpenAI's API) or
+``"ignore"`` (accepts and ignores both). ``constrained`` counts the requests decoded under a
+constraint.
 
 Behaviours, one per request: ``ok``; ``http_500``, ``http_503``, ``http_429``, ``http_400``
-(error status with a JSON error body; 429 carries ``Retry-After: 0``; 400 echoes the request's
-Authorization header, as some proxies do); ``hang`` (no reply
+(error status with a JSON error body; 429 carries ``Retry-After: 0``; 400 echoes every request
+header, Authorization included, as some proxies do); ``hang`` (no reply
 until ``hang_s`` passes or the server stops); ``garbage`` (HTTP 200 whose content names no
-verdict); ``broken_json`` (HTTP 200, truncated JSON body); ``drop`` (connection closed
-without a reply). Request *i* (counting from 0 since the last :meth:`script` call) gets
+verdict); ``think_flood`` (HTTP 200 whose content is 30 000 ``<think>`` tags); ``broken_json``
+(HTTP 200, truncated JSON body); ``drop`` (connection closed without a reply). Request *i* (counting from 0 since the last :meth:`script` call) gets
 ``behaviours[i]``; after the list ends, ``ok`` — or the list again with ``cycle=True`` — or,
 with ``fault_rates``, a behaviour drawn from those probabilities by a seeded generator.
 Every request first waits ``latency_s``.
@@ -45,7 +53,13 @@ from fgrpo_verl.judges.conclusion import concludes_answer
 from fgrpo_verl.judges.prompts import unfence
 
 BEHAVIOURS: tuple[str, ...] = (
-    "ok", "http_500", "http_503", "http_429", "http_400", "hang", "garbage", "broken_json", "drop",
+    "ok", "http_500", "http_503", "http_429", "http_400", "hang", "garbage", "think_flood", "broken_json", "drop",
+)  # fmt: skip
+STRUCTURED_OUTPUT_MODES: tuple[str, ...] = ("vllm", "legacy", "strict", "ignore")
+# The request fields of the plain OpenAI chat API this server knows; "strict" refuses any other.
+_OPENAI_FIELDS = frozenset(
+    {"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "n", "stream", "stop",
+     "seed", "response_format", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "user"}
 )  # fmt: skip
 
 
@@ -77,7 +91,11 @@ class LoopbackJudgeServer:
         hang_s: float = 30.0,
         model: str = "loopback-judge",
         port: int = 0,
+        structured_outputs: str = "vllm",
     ) -> None:
+        if structured_outputs not in STRUCTURED_OUTPUT_MODES:
+            raise ValueError(f"structured_outputs must be one of {STRUCTURED_OUTPUT_MODES}, got {structured_outputs!r}")
+        self.structured_outputs = structured_outputs
         self.latency_s = latency_s
         self.hang_s = hang_s
         self.model = model
@@ -93,6 +111,7 @@ class LoopbackJudgeServer:
         self.max_in_flight = 0
         self.authorizations: set[str] = set()
         self.last_payload: dict[str, Any] | None = None
+        self.constrained = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -119,6 +138,7 @@ class LoopbackJudgeServer:
         self.max_in_flight = self.in_flight
         self.authorizations.clear()
         self.last_payload = None
+        self.constrained = 0
 
     def _next_behaviour(self) -> str:
         position = self._position
@@ -154,8 +174,8 @@ class LoopbackJudgeServer:
             headers = {"Retry-After": "0"} if status == 429 else None
             message = f"injected {status}"
             if status == 400:
-                # Like some proxies, echo the credentials back: the client must not log them.
-                message += f"; Authorization={request.headers.get('Authorization', '')}"
+                # Like some proxies, echo the request headers (credentials included): the client must not log them.
+                message += f"; request headers: {dict(request.headers)}"
             return web.json_response({"error": {"message": message}}, status=status, headers=headers)
         if behaviour == "drop":
             assert request.transport is not None
@@ -175,7 +195,21 @@ class LoopbackJudgeServer:
             messages = payload["messages"]
         except (ValueError, KeyError, TypeError):
             return web.json_response({"error": {"message": "body must be JSON with 'messages'"}}, status=400)
-        content = "Lorem ipsum dolor sit amet." if behaviour == "garbage" else rule_verdict(messages)
+        unknown = sorted(set(payload) - _OPENAI_FIELDS)
+        if self.structured_outputs == "strict" and unknown:
+            message = f"Unrecognized request argument supplied: {', '.join(unknown)}"
+            return web.json_response({"error": {"message": message, "type": "invalid_request_error"}}, status=400)
+        choices = self._choices(payload)
+        if behaviour == "garbage":
+            content = "Lorem ipsum dolor sit amet."
+        elif behaviour == "think_flood":
+            content = "<think>" * 30_000
+        else:
+            content = rule_verdict(messages)
+            if choices:
+                self.constrained += 1
+                label = content.rsplit(None, 1)[-1] if content.strip() else ""
+                content = label if label in choices else choices[0]
         return web.json_response(
             {
                 "id": f"loopback-{self.requests}",
@@ -187,6 +221,17 @@ class LoopbackJudgeServer:
                 ],
             }
         )
+
+    def _choices(self, payload: Mapping[str, Any]) -> list[str]:
+        """The labels this request may decode to, if this server honours the constraint it carries."""
+        if self.structured_outputs == "vllm":
+            spec = payload.get("structured_outputs")
+            choices = spec.get("choice") if isinstance(spec, Mapping) else None
+        elif self.structured_outputs == "legacy":
+            choices = payload.get("guided_choice")
+        else:
+            choices = None
+        return [str(c) for c in choices] if isinstance(choices, list) else []
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
