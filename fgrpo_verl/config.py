@@ -170,7 +170,9 @@ class JudgeConfig:
             cache_size=_integer(f"{prefix}.cache_size", raw.get("cache_size", cls.cache_size), low=0),
             max_tokens=_integer(f"{prefix}.max_tokens", raw.get("max_tokens", cls.max_tokens), low=1),
             temperature=_number(f"{prefix}.temperature", raw.get("temperature", cls.temperature), low=0.0),
-            constrained_decoding=_constrained_decoding(prefix, raw.get("constrained_decoding", cls.constrained_decoding)),
+            constrained_decoding=_constrained_decoding(
+                prefix, raw.get("constrained_decoding", cls.constrained_decoding)
+            ),
         )
         return config
 

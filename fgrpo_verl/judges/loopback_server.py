@@ -30,8 +30,9 @@ with ``fault_rates``, a behaviour drawn from those probabilities by a seeded gen
 Every request first waits ``latency_s``.
 
 Counters: ``requests`` (chat-completion requests received), ``served`` (per behaviour),
-``in_flight`` / ``max_in_flight``, ``authorizations`` (distinct Authorization headers seen) and
-``last_payload`` (the last request body that parsed as JSON).
+``in_flight`` / ``max_in_flight``, ``authorizations`` (distinct Authorization headers seen),
+``last_payload`` (the last request body that parsed as JSON) and, with ``record_payloads=True``,
+``payloads`` (every such body, in arrival order).
 """
 
 from __future__ import annotations
@@ -92,10 +93,13 @@ class LoopbackJudgeServer:
         model: str = "loopback-judge",
         port: int = 0,
         structured_outputs: str = "vllm",
+        record_payloads: bool = False,
     ) -> None:
         if structured_outputs not in STRUCTURED_OUTPUT_MODES:
             raise ValueError(f"structured_outputs must be one of {STRUCTURED_OUTPUT_MODES}, got {structured_outputs!r}")
         self.structured_outputs = structured_outputs
+        self.record_payloads = record_payloads
+        self.payloads: list[dict[str, Any]] = []
         self.latency_s = latency_s
         self.hang_s = hang_s
         self.model = model
@@ -138,6 +142,7 @@ class LoopbackJudgeServer:
         self.max_in_flight = self.in_flight
         self.authorizations.clear()
         self.last_payload = None
+        self.payloads.clear()
         self.constrained = 0
 
     def _next_behaviour(self) -> str:
@@ -192,6 +197,8 @@ class LoopbackJudgeServer:
         try:
             payload = json.loads(body)
             self.last_payload = payload
+            if self.record_payloads:
+                self.payloads.append(payload)
             messages = payload["messages"]
         except (ValueError, KeyError, TypeError):
             return web.json_response({"error": {"message": "body must be JSON with 'messages'"}}, status=400)

@@ -26,8 +26,11 @@ Constrained decoding (``constrained_decoding``): the judges answer with a label 
 server that supports it is asked to decode only one of the allowed labels — vLLM's structured
 outputs, ``"structured_outputs": {"choice": [...]}`` (vLLM >= 0.10.2; the only form since 0.12),
 or the older ``"guided_choice": [...]``. ``auto`` (default) starts with ``structured_outputs`` and,
-when a server answers that request with HTTP 400/422, asks that server again with
-``guided_choice`` and then with no constraint, remembering what worked per server. A server
+when a server refuses that field with HTTP 400/422, asks that server again with
+``guided_choice`` and then with no constraint, remembering what worked per server. Only an
+error whose body names the field counts as a refusal (OpenAI: "Unrecognized request argument
+supplied: structured_outputs"; pydantic: "Extra inputs are not permitted" at that field); any
+other 4xx stays a client error. A server
 that silently ignores the field still gets a label-only prompt, and the parser accepts only
 an explicit label.
 
@@ -98,9 +101,10 @@ class _Transient(Exception):
 class _Fatal(Exception):
     """An attempt failed in a way another attempt cannot fix (a 4xx other than 429)."""
 
-    def __init__(self, reason: str, status: int = 0) -> None:
+    def __init__(self, reason: str, status: int = 0, body: str = "") -> None:
         super().__init__(reason)
         self.status = status
+        self.body = body  # the (redacted) error body, to tell a refused constraint field from other 4xx
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -258,7 +262,7 @@ class OpenAIJudge(Judge):
                 await asyncio.sleep(delay)
                 continue
             except _Fatal as err:
-                if err.status in (400, 422) and self._weaken_constraint(endpoint, constraint):
+                if self._weaken_constraint(endpoint, constraint, err):
                     self._stats.count("retries", tally)
                     continue
                 return self._fail(str(err), tally)
@@ -267,7 +271,9 @@ class OpenAIJudge(Judge):
             if label is not None:
                 return label
             if asked_again:
-                return self._fail(f"unparseable verdict twice, last reply {self._api_key.redact(content)[:120]!r}", tally)
+                return self._fail(
+                    f"unparseable verdict twice, last reply {self._api_key.redact(content)[:120]!r}", tally
+                )
             asked_again = True
             self._stats.count("retries", tally)
 
@@ -283,12 +289,12 @@ class OpenAIJudge(Judge):
                     async with session.post(endpoint.url, data=body, headers=_JSON_HEADERS) as response:
                         if response.status != 200:
                             # Redact the whole body first: cutting it first could leave a fragment of the key.
-                            detail = self._api_key.redact(await response.text())[:200]
-                            reason = f"{endpoint.url} answered HTTP {response.status}: {detail!r}"
+                            error_body = self._api_key.redact(await response.text())
+                            reason = f"{endpoint.url} answered HTTP {response.status}: {error_body[:200]!r}"
                             if response.status == 429 or response.status >= 500:
                                 self._pool.failed(endpoint)
                                 raise _Transient(reason, _retry_after(response.headers))
-                            raise _Fatal(reason, response.status)
+                            raise _Fatal(reason, response.status, error_body[:4000])
                         payload = await response.json(content_type=None)
                     content = payload["choices"][0]["message"]["content"]
                 except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
@@ -308,11 +314,11 @@ class OpenAIJudge(Judge):
             return self.constrained_decoding
         return self._constraint.get(endpoint.url, _AUTO_ORDER[0])
 
-    def _weaken_constraint(self, endpoint: Endpoint, constraint: str) -> bool:
-        """After a 400/422 in ``auto`` mode: try this server with the next weaker form; False when none is left."""
-        if self.constrained_decoding != "auto" or constraint == _AUTO_ORDER[-1]:
-            if self.constrained_decoding == "auto":
-                self._constraint.pop(endpoint.url, None)  # the 400 was not about the constraint: start over next time
+    def _weaken_constraint(self, endpoint: Endpoint, constraint: str, err: _Fatal) -> bool:
+        """In ``auto`` mode, after a 400/422 whose body names the constraint field: use the next weaker form
+        on this server from now on (True: ask again)."""
+        refused = err.status in (400, 422) and constraint != "off" and constraint in err.body
+        if self.constrained_decoding != "auto" or not refused:
             return False
         self._constraint[endpoint.url] = _AUTO_ORDER[_AUTO_ORDER.index(constraint) + 1]
         return True

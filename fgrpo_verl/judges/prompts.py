@@ -81,6 +81,7 @@ GROUNDING_SYSTEM = (
     "Reply with exactly one word and nothing else: CORRECT, INCORRECT or SKIP."
 )
 
+
 def neutralize(text: str) -> str:
     """``text`` made safe to fence: look-alike and invisible characters undone (``normalize.visible_text``),
     runs of 3+ angle brackets shortened to 2 (so no fence marker survives), and every line that

@@ -86,11 +86,21 @@ def test_system_prompt_says_fenced_text_is_data() -> None:
 # One entry per rule of SPEC §1a: phrases (regular expressions) the system prompt must carry.
 CONSISTENCY_RUBRIC = {
     "1 internal logic only, visual/numeric content as plain text": [
-        r"only the internal logic", r"visual, spatial, numeric or coordinate", r"plain text", r"never check it"
+        r"only the internal logic",
+        r"visual, spatial, numeric or coordinate",
+        r"plain text",
+        r"never check it",
     ],
-    "2 consistent even when wrong or uncertain": [r"argues toward a conclusion", r"even if the reasoning is factually wrong or hesitant"],
+    "2 consistent even when wrong or uncertain": [
+        r"argues toward a conclusion",
+        r"even if the reasoning is factually wrong or hesitant",
+    ],
     "3 deliberation then a pick": [r"weighs several options and then settles on one", r"the option it settled on"],
-    "4 inconsistent cases": [r"ends ambiguously", r"contradicts itself", r"concludes\s+something other than the ANSWER"],
+    "4 inconsistent cases": [
+        r"ends ambiguously",
+        r"contradicts itself",
+        r"concludes\s+something other than the ANSWER",
+    ],
     "5 too vague is UNCERTAIN": [r"too vague or too incomplete to tell, the verdict is UNCERTAIN"],
     "question is context only": [r"QUESTION is context only"],
 }
@@ -101,8 +111,13 @@ GROUNDING_RUBRIC = {
     "box contains and bounds": [r"\[x1,y1,x2,y2\] contains the named object and bounds it reasonably"],
     "implicit claims": [r"implicit claims hold, such as counts and groupings"],
     "multi-image": [r"several images, the claim holds in the image it refers to"],
-    "restating with new detail is CORRECT": [r"restates an earlier accurate observation and adds new, accurate detail is CORRECT"],
-    "INCORRECT only for a wrong core claim": [r"INCORRECT: only when the core visual claim is wrong", r"not in the image"],
+    "restating with new detail is CORRECT": [
+        r"restates an earlier accurate observation and adds new, accurate detail is CORRECT"
+    ],
+    "INCORRECT only for a wrong core claim": [
+        r"INCORRECT: only when the core visual claim is wrong",
+        r"not in the image",
+    ],
     "verbosity never penalised": [r"Never penalise wordiness"],
     "SKIP cases": [r"planning, meta-reasoning", r"arithmetic", r"restating the question"],
     "pure repetition is SKIP": [r"SKIP:.*pure repetition\s+of an earlier observation with no new detail"],
@@ -153,7 +168,9 @@ def test_consecutive_sentences_share_the_prompt_up_to_the_previous_sentence() ->
     images = ["data:image/png;base64,AAAA"]
     first = json.dumps(grounding_messages(images, "Where is the cup?", "The cup is red.", "It is left of the plate."))
     second = json.dumps(
-        grounding_messages(images, "Where is the cup?", "The cup is red. It is left of the plate.", "The plate is blue.")
+        grounding_messages(
+            images, "Where is the cup?", "The cup is red. It is left of the plate.", "The plate is blue."
+        )
     )
     shared = os.path.commonprefix([first, second])
     assert shared.endswith("The cup is red.") and "AAAA" in shared and "Where is the cup?" in shared
