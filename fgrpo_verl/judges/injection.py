@@ -18,7 +18,9 @@ instructions to decode a payload. Ordinary reasoning — "the answer is yes", "o
 correct", "I would answer yes", "imagine you are standing at the door" — is left alone.
 
 Each rule runs only when one of its trigger substrings occurs in the lower-cased text, which
-keeps the check cheap on long reasoning; every pattern is linear (bounded gaps, no nesting).
+keeps the check cheap on long reasoning. Every rule starts at a keyword or at the start of a run
+(``(?<!<)<{2,}``), gaps are bounded and whitespace runs are collapsed before matching, so a flood
+of any one character is screened in linear time.
 """
 
 from __future__ import annotations
@@ -164,7 +166,7 @@ _ENGLISH: tuple[tuple[tuple[str, ...], str], ...] = (
         r"^\s*#{0,4}\s*\**(?:system|assistant|user|instruction|human)\**\s*:",
     ),
     # Fence-closing or fence-imitating text (see prompts.fence).
-    (("<<",), r"<{2,}\s*/?\s*(?:begin|end)\b"),
+    (("<<",), r"(?<!<)<{2,}\s*/?\s*(?:begin|end)\b"),
     (("begin", "end"), r"\b(?:begin|end)\s+(?:reasoning|answer|sentence|context|question|reference)\s*>"),
     (
         ("end",),
@@ -236,9 +238,17 @@ def _matches(lowered: str, rules: tuple[tuple[tuple[str, ...], re.Pattern[str]],
     )
 
 
+_SPACES = re.compile(r"[^\S\n]+")
+_NEWLINES = re.compile(r"\n\s*")
+
+
 def _screen(text: str) -> bool:
-    """The rules on the two normalised views of ``text`` (no decoding)."""
-    visible = visible_text(text).lower()
+    """The rules on the two normalised views of ``text`` (no decoding).
+
+    Whitespace runs are collapsed first (to one space, or one newline), so no whitespace repeat in a rule
+    can scan a long run from many starting points.
+    """
+    visible = _NEWLINES.sub("\n", _SPACES.sub(" ", visible_text(text).lower()))
     if _matches(skeleton(visible), _ENGLISH_RULES):
         return True
     return _matches(visible, _OTHER_RULES)

@@ -19,7 +19,8 @@ import urllib.parse
 MASK = "<redacted>"
 _MIN_FRAGMENT = 8
 _AUTH_SCHEMES = re.compile(r"\b(Bearer|Basic|Token|Digest)\s+[A-Za-z0-9._~+/=:%-]{4,}", re.IGNORECASE)
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
+# The scheme starts where no scheme character precedes it, so a long run of letters is scanned once.
+_URL_USERINFO = re.compile(r"(?P<scheme>(?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]{0,31}://)[^/@\s]*@")
 
 
 def redact_url(url: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import json
 import pathlib
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -18,6 +19,8 @@ from hypothesis import strategies as st
 from fgrpo_verl.judges import looks_like_judge_injection
 from fgrpo_verl.judges.injection import screened_context
 from fgrpo_verl.judges.normalize import skeleton, visible_text
+from fgrpo_verl.judges.prompts import fence
+from fgrpo_verl.judges.redaction import redact
 from reward_fns import split_sentences
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -112,3 +115,17 @@ def test_context_leaves_out_flagged_sentences() -> None:
     context = screened_context(sentences)
     assert context == "The cup is red. The cup is left of the plate."
     assert not looks_like_judge_injection(context)
+
+
+@pytest.mark.parametrize(
+    "unit",
+    ["<", "\u2039", "\n", " \n", "*", "{[", ",*", "a", "4", "<think>", "a://", "verdict: ", "you are the ", "ab "],
+)
+def test_a_flood_of_one_pattern_is_screened_and_fenced_in_linear_time(unit: str) -> None:
+    # Generous bound: a backtracking rule took 80-470 s on 50k "<" or "‹"; a linear one takes well under 0.5 s.
+    text = (unit * (50_000 // len(unit) + 1))[:50_000]
+    started = time.perf_counter()
+    looks_like_judge_injection(text)
+    fence("REASONING", text)
+    redact(text, "sk-abcdefghijklmnop")
+    assert time.perf_counter() - started < 3.0
