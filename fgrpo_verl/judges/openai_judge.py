@@ -24,7 +24,7 @@ One judgement:
 
 Constrained decoding (``constrained_decoding``): the judges answer with a label alone, and a
 server that supports it is asked to decode only one of the allowed labels — vLLM's structured
-outputs, ``"structured_outputs": {"choice": [...]}`` (vLLM >= 0.10.2; the only form since 0.12),
+outputs, ``"structured_outputs": {"choice": [...]}`` (recent vLLM; the only form since 0.12),
 or the older ``"guided_choice": [...]``. ``auto`` (default) starts with ``structured_outputs`` and,
 when a server refuses that field with HTTP 400/422, asks that server again with
 ``guided_choice`` and then with no constraint, remembering what worked per server. Only an
