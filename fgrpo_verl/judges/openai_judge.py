@@ -272,7 +272,7 @@ class OpenAIJudge(Judge):
                 return label
             if asked_again:
                 return self._fail(
-                    f"unparseable verdict twice, last reply {self._api_key.redact(content)[:120]!r}", tally
+                    f"unparseable verdict twice, last reply {self._api_key.redact(content[:4000])[:120]!r}", tally
                 )
             asked_again = True
             self._stats.count("retries", tally)
