@@ -109,6 +109,9 @@ def parse_verdict(text: str | None, labels: Sequence[str]) -> str | None:
 
     ``labels``: the allowed labels, single words (e.g. :data:`CONSISTENCY_LABELS`).
     """
+    bad = [label for label in labels if not re.fullmatch(r"[A-Za-z]+", label)]
+    if bad or not labels:
+        raise ValueError(f"judge labels must be single words of letters, got {list(labels)!r}")
     if not text:
         return None
     by_word = {label.lower(): label.upper() for label in labels}

@@ -118,3 +118,9 @@ def test_hostile_replies_parse_in_linear_time(reply: str) -> None:
     started = time.perf_counter()
     parse_verdict(reply, CONSISTENCY_LABELS)
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("labels", [(), ("NOT SURE",), ("YES", "1")])
+def test_labels_must_be_single_words(labels: tuple) -> None:
+    with pytest.raises(ValueError, match="single words"):
+        parse_verdict("YES", labels)
