@@ -98,6 +98,9 @@ class JudgeConfig:
     Runtime guard (:mod:`fgrpo_verl.judge_guard`): ``patience`` consecutive steps with a judge failure
     rate ≥ ``max_failure_rate``, or with a judged constraint that has no applicable rollout, stop the
     run after a checkpoint (``patience: 0`` turns the guard off).
+
+    ``constrained_decoding``: how requests ask the server to decode only an allowed label (``auto``, ``structured_outputs``, ``guided_choice``, ``off``;
+    see :mod:`fgrpo_verl.judges.openai_judge`).
     """
 
     backend: str = "auto"
@@ -110,11 +113,12 @@ class JudgeConfig:
     timeout_s: float = 60.0
     max_retries: int = 3
     cache_size: int = 20000
-    max_tokens: int = 512
+    max_tokens: int = 16
     temperature: float = 0.0
     image_max_pixels: int = 1280 * 28 * 28
     max_failure_rate: float = 0.5
     patience: int = 3
+    constrained_decoding: str = "auto"
 
     def concurrency_per_worker(self, num_workers: int) -> int:
         """Requests in flight per reward worker: ``max_concurrency`` if set, else ``max(1, ⌊total_concurrency / num_workers⌋)``."""
@@ -148,9 +152,14 @@ class JudgeConfig:
         if isinstance(urls, str):
             urls = (urls,)
         urls = tuple(str(u) for u in urls)
-        for url in urls:
-            if not url.startswith(("http://", "https://")):
-                raise ConfigError(f"{prefix}.urls entries must start with http:// or https://, got {url!r}")
+        # Imported here: fgrpo_verl.judges imports this module.
+        from fgrpo_verl.judges.redaction import check_judge_url
+
+        for position, url in enumerate(urls):
+            try:
+                check_judge_url(url, f"{prefix}.urls[{position}]")
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
         if backend == "openai" and not urls:
             raise ConfigError(f"{prefix}.backend=openai needs {prefix}.urls (a list of base URLs)")
         config = cls(
@@ -179,8 +188,18 @@ class JudgeConfig:
                 f"{prefix}.max_failure_rate", raw.get("max_failure_rate", cls.max_failure_rate), low=0.0, high=1.0
             ),
             patience=_integer(f"{prefix}.patience", raw.get("patience", cls.patience), low=0),
+            constrained_decoding=_constrained_decoding(
+                prefix, raw.get("constrained_decoding", cls.constrained_decoding)
+            ),
         )
         return config
+
+
+def _constrained_decoding(prefix: str, value: Any) -> str:
+    modes = ("auto", "structured_outputs", "guided_choice", "off")
+    if value not in modes:
+        raise ConfigError(f"{prefix}.constrained_decoding must be one of {list(modes)}, got {value!r}")
+    return str(value)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -39,7 +39,7 @@ import numpy as np
 
 from fgrpo_verl.channels import CONSTRAINTS, JUDGE_LATENCY_KEY, JUDGED_CONSTRAINTS, extra_info_keys, mask_key
 from fgrpo_verl.config import FGRPOConfig
-from fgrpo_verl.judges import Judge, JudgeTally
+from fgrpo_verl.judges import Judge, JudgeTally, looks_like_judge_injection
 from reward_fns import (
     accuracy_reward,
     extract_answer,
@@ -355,14 +355,18 @@ class RolloutScorer:
         return _Channel(correct / graded, 1.0) if graded else _NOT_APPLICABLE
 
     def _judged_sentences(self, think: str) -> list[tuple[str, str]]:
-        """``(sentence, context)`` per non-trivial sentence; context = every earlier sentence of ``think``."""
+        """``(sentence, context)`` per non-trivial or flagged sentence; context = the earlier sentences of
+        ``think`` that are not flagged as injection (a flagged one is graded INCORRECT itself, and its
+        text never reaches the judge as context either)."""
         filters = self.config.sentences
-        sentences = split_sentences(think)
-        return [
-            (sentence, " ".join(sentences[:i]))
-            for i, sentence in enumerate(sentences)
-            if not is_trivial_sentence(sentence, filters.trivial_prefixes, filters.visual_words)
-        ]
+        judged, shown = [], []
+        for sentence in split_sentences(think):
+            flagged = looks_like_judge_injection(sentence)
+            if flagged or not is_trivial_sentence(sentence, filters.trivial_prefixes, filters.visual_words):
+                judged.append((sentence, " ".join(shown)))
+            if not flagged:
+                shown.append(sentence)
+        return judged
 
     def _spatial_grounding(self, row: SampleView, think: str | None) -> _Channel:
         """R_G against gt boxes mapped from original pixels to the frame the policy sees (SPEC §1)."""

@@ -26,8 +26,8 @@ ANSWER_SYSTEM = (
     "see the image: decide only whether the ANSWER states the same answer as the REFERENCE (the same "
     "option, or the same value in other words).\n"
     f"{UNTRUSTED_NOTE}\n"
-    "End your reply with one line 'Verdict: YES' (same answer), 'Verdict: NO' (a different answer, or "
-    "several answers) or 'Verdict: UNCERTAIN'."
+    "Reply with exactly one word and nothing else: YES (the same answer), NO (a different answer, or "
+    "several answers) or UNCERTAIN."
 )
 
 
@@ -41,7 +41,7 @@ def answer_messages(question: str, answer: str, reference: str) -> list[dict[str
             fence("REFERENCE", reference),
             "ANSWER given by the model under evaluation:",
             fence("ANSWER", answer),
-            "Does the answer state the reference answer? End with 'Verdict: YES', 'Verdict: NO' or 'Verdict: UNCERTAIN'.",
+            "Does the answer state the reference answer? Reply YES, NO or UNCERTAIN only.",
         ]
     )
     return [{"role": "system", "content": ANSWER_SYSTEM}, {"role": "user", "content": user}]

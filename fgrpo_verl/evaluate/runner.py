@@ -17,7 +17,6 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -39,6 +38,7 @@ from fgrpo_verl.evaluate.report import write_report
 from fgrpo_verl.evaluate.scoring import rollout_scorer, score_generations
 from fgrpo_verl.judges import Judge, build_judge
 from fgrpo_verl.judges.factory import client_settings
+from fgrpo_verl.judges.redaction import redact_url
 
 #: The file of rejected generation lines, ``{"source_id": "file:line", "reason", "detail"}`` per line.
 REJECTS_FILE = "rejects.jsonl"
@@ -88,20 +88,11 @@ def evaluation_config(block: Mapping[str, Any], judge_overrides: Mapping[str, An
     return FGRPOConfig.from_dict(merged)
 
 
-def public_url(url: str) -> str:
-    """``url`` without user info, query or fragment: what a report may show of an endpoint."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
 def judge_identity(judge: JudgeConfig) -> dict[str, Any]:
     """Which judge scored a run (SPEC §1a, evaluation judge): backend, model and endpoints (redacted)."""
     if judge.resolved_backend == "rule":
         return {"backend": "rule", "model": None, "urls": [], "description": "rule (offline RuleJudge)"}
-    urls = [public_url(url) for url in judge.urls]
+    urls = [redact_url(url) for url in judge.urls]
     return {
         "backend": judge.resolved_backend,
         "model": judge.model,
@@ -119,9 +110,9 @@ def answer_judge_for(config: FGRPOConfig, model: str | None) -> AnswerJudge:
 
 
 def _redacted(config: FGRPOConfig) -> dict[str, Any]:
-    """``config`` as a dict with the judge URLs shown as :func:`public_url` (no credentials in run.json)."""
+    """``config`` as a dict with the judge URLs shown as :func:`~fgrpo_verl.judges.redaction.redact_url` (no credentials in run.json)."""
     out = dataclasses.asdict(config)
-    out["judge"]["urls"] = [public_url(url) for url in config.judge.urls]
+    out["judge"]["urls"] = [redact_url(url) for url in config.judge.urls]
     return out
 
 

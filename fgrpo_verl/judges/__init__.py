@@ -3,7 +3,9 @@
 - :class:`OpenAIJudge` — an LLM/VLM behind an OpenAI-compatible chat-completions API;
 - :class:`RuleJudge` — offline rules (option matching, scene-graph checks);
 - :func:`build_judge` — the one a :class:`~fgrpo_verl.config.JudgeConfig` asks for;
-- :func:`looks_like_judge_injection` — policy text that addresses the judge;
+- :func:`looks_like_judge_injection` — policy text that addresses the judge (after ``judges.normalize``);
+- :func:`parse_verdict` — the one explicit label of a judge's reply, or ``None``;
+- :mod:`fgrpo_verl.judges.redaction` — credentials kept out of URLs, logs and errors;
 - :mod:`fgrpo_verl.judges.loopback_server` — a local fault-injecting server for tests and benchmarks.
 """
 

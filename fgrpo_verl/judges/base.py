@@ -7,7 +7,8 @@ A judge answers two questions (SPEC §1):
   ``"INCORRECT"``, ``"SKIP"`` or ``None`` (failed).
 
 Text flagged by :func:`looks_like_judge_injection` never reaches the backend: its
-consistency is 0.0 and its grounding ``"INCORRECT"``, counted as ``flagged``.
+consistency is 0.0 and its grounding ``"INCORRECT"``, counted as ``flagged``; flagged
+sentences of the grounding context are left out of it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-from fgrpo_verl.judges.injection import looks_like_judge_injection
+from fgrpo_verl.judges.injection import looks_like_judge_injection, screened_context
 from fgrpo_verl.judges.stats import JudgeStats, JudgeTally
+from reward_fns import split_sentences
 
 
 class Judge(ABC):
@@ -55,6 +57,9 @@ class Judge(ABC):
         if looks_like_judge_injection(sentence):
             self._stats.count("flagged", tally)
             return "INCORRECT"
+        if looks_like_judge_injection(context):
+            # The context is screened too: the judge sees only the earlier sentences that are not flagged.
+            context = screened_context(split_sentences(context))
         return await self._ground_sentence(images, question, context, sentence, scene_graph, tally)
 
     async def prepare_images(self, images: Sequence[Any] | None) -> Any:

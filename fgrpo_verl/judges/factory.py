@@ -57,4 +57,5 @@ def client_settings(judge_config: JudgeConfig, num_workers: int = 1) -> dict[str
         "cache_size": judge_config.cache_size,
         "max_tokens": judge_config.max_tokens,
         "temperature": judge_config.temperature,
+        "constrained_decoding": judge_config.constrained_decoding,
     }

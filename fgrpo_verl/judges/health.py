@@ -25,26 +25,16 @@ import asyncio
 import io
 import logging
 import os
-import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from fgrpo_verl.judges.redaction import redact_url
 
 #: Set to 1 to skip the live endpoint check at training start-up (e.g. judges that start later).
 SKIP_JUDGE_CHECK_ENV = "FGRPO_SKIP_JUDGE_CHECK"
 
 _PROBE_QUESTION = "What colour is the square?\nOptions:\n(A) red\n(B) blue"
 _PROBE_THINK = "The square in the picture is red. So the answer is (A)."
-
-
-def redact_url(url: str) -> str:
-    """``url`` without user-info (``user:pass@``), query string or fragment, which may carry credentials."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    if parts.username or parts.password:
-        host = f"***@{host}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _probe_image() -> bytes:

@@ -9,14 +9,22 @@ event loop, on an ephemeral port::
 
 Answers: for a consistency prompt (fenced REASONING and ANSWER, see ``judges.prompts``)
 ``Verdict: YES`` when the reasoning concludes the answer's option (``judges.conclusion``)
-and ``Verdict: NO`` otherwise; for a grounding prompt ``Verdict: CORRECT``.
+and ``Verdict: NO`` otherwise; for a grounding prompt ``Verdict: CORRECT``. A request the
+server decodes under a constraint (below) gets the bare label instead.
+
+Constrained decoding, ``structured_outputs=``: ``"vllm"`` (default; honours
+``"structured_outputs": {"choice": [...]}`` like vLLM >= 0.12 and ignores ``guided_choice``),
+``"legacy"`` (honours ``guided_choice`` and ignores ``structured_outputs``, like older vLLM),
+``"strict"`` (HTTP 400 naming any field outside the plain OpenAI request, like OpenAI's API) or
+``"ignore"`` (accepts and ignores both). ``constrained`` counts the requests decoded under a
+constraint.
 
 Behaviours, one per request: ``ok``; ``http_500``, ``http_503``, ``http_429``, ``http_400``
 (error status with a JSON error body; 429 and 503 carry ``Retry-After: <retry_after_s>``, default 0;
-400 echoes the request's Authorization header, as some proxies do); ``hang`` (no reply
+400 echoes every request header, Authorization included, as some proxies do); ``hang`` (no reply
 until ``hang_s`` passes or the server stops); ``garbage`` (HTTP 200 whose content names no
-verdict); ``broken_json`` (HTTP 200, truncated JSON body); ``drop`` (connection closed
-without a reply). Request *i* (counting from 0 since the last :meth:`script` call) gets
+verdict); ``think_flood`` (HTTP 200 whose content is 30 000 ``<think>`` tags); ``broken_json``
+(HTTP 200, truncated JSON body); ``drop`` (connection closed without a reply). Request *i* (counting from 0 since the last :meth:`script` call) gets
 ``behaviours[i]``; after the list ends, ``ok`` — or the list again with ``cycle=True`` — or,
 with ``fault_rates``, a behaviour drawn from those probabilities by a seeded generator.
 Every request first waits ``latency_s``.
@@ -26,8 +34,9 @@ Like vLLM: with ``api_key`` set, ``/v1/*`` answers HTTP 401 unless the request c
 request naming another model than ``model`` gets HTTP 404 ("model does not exist").
 
 Counters: ``requests`` (chat-completion requests received), ``served`` (per behaviour),
-``in_flight`` / ``max_in_flight``, ``authorizations`` (distinct Authorization headers seen) and
-``last_payload`` (the last request body that parsed as JSON).
+``in_flight`` / ``max_in_flight``, ``authorizations`` (distinct Authorization headers seen),
+``last_payload`` (the last request body that parsed as JSON) and, with ``record_payloads=True``,
+``payloads`` (every such body, in arrival order).
 """
 
 from __future__ import annotations
@@ -49,7 +58,13 @@ from fgrpo_verl.judges.conclusion import concludes_answer
 from fgrpo_verl.judges.prompts import unfence
 
 BEHAVIOURS: tuple[str, ...] = (
-    "ok", "http_500", "http_503", "http_429", "http_400", "hang", "garbage", "broken_json", "drop",
+    "ok", "http_500", "http_503", "http_429", "http_400", "hang", "garbage", "think_flood", "broken_json", "drop",
+)  # fmt: skip
+STRUCTURED_OUTPUT_MODES: tuple[str, ...] = ("vllm", "legacy", "strict", "ignore")
+# The request fields of the plain OpenAI chat API this server knows; "strict" refuses any other.
+_OPENAI_FIELDS = frozenset(
+    {"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "n", "stream", "stop",
+     "seed", "response_format", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "user"}
 )  # fmt: skip
 
 
@@ -84,7 +99,14 @@ class LoopbackJudgeServer:
         api_key: str | None = None,
         strict_model: bool = False,
         retry_after_s: float = 0.0,
+        structured_outputs: str = "vllm",
+        record_payloads: bool = False,
     ) -> None:
+        if structured_outputs not in STRUCTURED_OUTPUT_MODES:
+            raise ValueError(f"structured_outputs must be one of {STRUCTURED_OUTPUT_MODES}, got {structured_outputs!r}")
+        self.structured_outputs = structured_outputs
+        self.record_payloads = record_payloads
+        self.payloads: list[dict[str, Any]] = []
         self.latency_s = latency_s
         self.api_key = api_key
         self.strict_model = strict_model
@@ -103,6 +125,7 @@ class LoopbackJudgeServer:
         self.max_in_flight = 0
         self.authorizations: set[str] = set()
         self.last_payload: dict[str, Any] | None = None
+        self.constrained = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -129,6 +152,8 @@ class LoopbackJudgeServer:
         self.max_in_flight = self.in_flight
         self.authorizations.clear()
         self.last_payload = None
+        self.payloads.clear()
+        self.constrained = 0
 
     def _next_behaviour(self) -> str:
         position = self._position
@@ -167,8 +192,8 @@ class LoopbackJudgeServer:
             headers = {"Retry-After": f"{self.retry_after_s:g}"} if status in (429, 503) else None
             message = f"injected {status}"
             if status == 400:
-                # Like some proxies, echo the credentials back: the client must not log them.
-                message += f"; Authorization={request.headers.get('Authorization', '')}"
+                # Like some proxies, echo the request headers (credentials included): the client must not log them.
+                message += f"; request headers: {dict(request.headers)}"
             return web.json_response({"error": {"message": message}}, status=status, headers=headers)
         if behaviour == "drop":
             assert request.transport is not None
@@ -185,13 +210,29 @@ class LoopbackJudgeServer:
         try:
             payload = json.loads(body)
             self.last_payload = payload
+            if self.record_payloads:
+                self.payloads.append(payload)
             messages = payload["messages"]
         except (ValueError, KeyError, TypeError):
             return web.json_response({"error": {"message": "body must be JSON with 'messages'"}}, status=400)
         if self.strict_model and payload.get("model") != self.model:
             message = f"The model `{payload.get('model')}` does not exist."
             return web.json_response({"error": {"message": message, "code": 404}}, status=404)
-        content = "Lorem ipsum dolor sit amet." if behaviour == "garbage" else rule_verdict(messages)
+        unknown = sorted(set(payload) - _OPENAI_FIELDS)
+        if self.structured_outputs == "strict" and unknown:
+            message = f"Unrecognized request argument supplied: {', '.join(unknown)}"
+            return web.json_response({"error": {"message": message, "type": "invalid_request_error"}}, status=400)
+        choices = self._choices(payload)
+        if behaviour == "garbage":
+            content = "Lorem ipsum dolor sit amet."
+        elif behaviour == "think_flood":
+            content = "<think>" * 30_000
+        else:
+            content = rule_verdict(messages)
+            if choices:
+                self.constrained += 1
+                label = content.rsplit(None, 1)[-1] if content.strip() else ""
+                content = label if label in choices else choices[0]
         return web.json_response(
             {
                 "id": f"loopback-{self.requests}",
@@ -203,6 +244,17 @@ class LoopbackJudgeServer:
                 ],
             }
         )
+
+    def _choices(self, payload: Mapping[str, Any]) -> list[str]:
+        """The labels this request may decode to, if this server honours the constraint it carries."""
+        if self.structured_outputs == "vllm":
+            spec = payload.get("structured_outputs")
+            choices = spec.get("choice") if isinstance(spec, Mapping) else None
+        elif self.structured_outputs == "legacy":
+            choices = payload.get("guided_choice")
+        else:
+            choices = None
+        return [str(c) for c in choices] if isinstance(choices, list) else []
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")

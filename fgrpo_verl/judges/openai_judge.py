@@ -26,8 +26,22 @@ One judgement:
 4. a judgement that still has no verdict returns ``None`` and counts as a failure. No
    exception from the network or the server escapes.
 
+Constrained decoding (``constrained_decoding``): the judges answer with a label alone, and a
+server that supports it is asked to decode only one of the allowed labels — vLLM's structured
+outputs, ``"structured_outputs": {"choice": [...]}`` (recent vLLM; the only form since 0.12),
+or the older ``"guided_choice": [...]``. ``auto`` (default) starts with ``structured_outputs`` and,
+when a server refuses that field with HTTP 400/422, asks that server again with
+``guided_choice`` and then with no constraint, remembering what worked per server. Only an
+error whose body names the field counts as a refusal (OpenAI: "Unrecognized request argument
+supplied: structured_outputs"; pydantic: "Extra inputs are not permitted" at that field); any
+other 4xx stays a client error. A server
+that silently ignores the field still gets a label-only prompt, and the parser accepts only
+an explicit label.
+
 The API key is sent only as ``Authorization: Bearer …``; it is not shown by ``repr``,
-logged, put in exceptions or in stats.
+logged, put in exceptions or in stats. Server error bodies are redacted (the key, any cut-off
+fragment of it, any ``Bearer``/``Basic`` value) *before* they are shortened for a log line.
+A base URL with ``user:password@`` is refused (``judges.redaction.check_judge_url``).
 """
 
 from __future__ import annotations
@@ -50,11 +64,16 @@ from fgrpo_verl.judges.endpoints import Endpoint, EndpointPool
 from fgrpo_verl.judges.images import EncodedImages, image_data_urls
 from fgrpo_verl.judges.parsing import CONSISTENCY_LABELS, GROUNDING_LABELS, parse_verdict
 from fgrpo_verl.judges.prompts import consistency_messages, grounding_messages
+from fgrpo_verl.judges.redaction import check_judge_url, redact, redact_url
 from fgrpo_verl.judges.stats import JudgeTally
 
 logger = logging.getLogger(__name__)
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
+
+#: ``constrained_decoding`` settings; ``auto`` tries them in this order per server (see the module docstring).
+CONSTRAINED_DECODING_MODES: tuple[str, ...] = ("auto", "structured_outputs", "guided_choice", "off")
+_AUTO_ORDER = ("structured_outputs", "guided_choice", "off")
 
 
 class _Secret:
@@ -70,7 +89,7 @@ class _Secret:
 
     def redact(self, text: str) -> str:
         """``text`` with the key masked (a server may echo request headers in an error body)."""
-        return text.replace(self._value, "<redacted>") if self._value else text
+        return redact(text, self._value)
 
     def __repr__(self) -> str:
         return "<set>" if self._value else "<unset>"
@@ -86,6 +105,11 @@ class _Transient(Exception):
 
 class _Fatal(Exception):
     """An attempt failed in a way another attempt cannot fix (a 4xx other than 429)."""
+
+    def __init__(self, reason: str, status: int = 0, body: str = "") -> None:
+        super().__init__(reason)
+        self.status = status
+        self.body = body  # the (redacted) error body, to tell a refused constraint field from other 4xx
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -125,7 +149,7 @@ class OpenAIJudge(Judge):
         timeout_s: float = 60.0,
         max_retries: int = 3,
         cache_size: int = 20000,
-        max_tokens: int = 512,
+        max_tokens: int = 16,
         temperature: float = 0.0,
         *,
         backoff_s: float = 0.5,
@@ -133,11 +157,19 @@ class OpenAIJudge(Judge):
         connect_timeout_s: float = 10.0,
         retry_after_max_s: float = 60.0,
         image_max_pixels: int | None = None,
+        constrained_decoding: str = "auto",
     ) -> None:
         super().__init__()
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
-        if not urls or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
-            raise ValueError(f"base_url must be an http(s) URL or a non-empty list of them, got {urls!r}")
+        if not urls or not all(isinstance(u, str) for u in urls):
+            shown = [redact_url(u) if isinstance(u, str) else u for u in urls]
+            raise ValueError(f"base_url must be an http(s) URL or a non-empty list of them, got {shown!r}")
+        for position, url in enumerate(urls):
+            check_judge_url(url, f"judge base_url #{position}")
+        if constrained_decoding not in CONSTRAINED_DECODING_MODES:
+            raise ValueError(
+                f"constrained_decoding must be one of {list(CONSTRAINED_DECODING_MODES)}, got {constrained_decoding!r}"
+            )
         if max_concurrency < 1 or max_retries < 0 or timeout_s <= 0 or connect_timeout_s <= 0:
             raise ValueError(
                 f"need max_concurrency >= 1, max_retries >= 0, timeout_s > 0, connect_timeout_s > 0; got "
@@ -156,6 +188,10 @@ class OpenAIJudge(Judge):
         self.retry_after_max_s = retry_after_max_s
         self.image_max_pixels = image_max_pixels
         self.last_failure: str | None = None
+        self.constrained_decoding = constrained_decoding
+        # Per server: the constraint form its requests carry now (auto walks down _AUTO_ORDER on a 400/422).
+        self._constraint: dict[str, str] = {}
+        self._fell_back: set[str] = set()
         self._api_key = _Secret(api_key)
         self._pool = EndpointPool([f"{u}/chat/completions" for u in self.base_urls])
         self._cache: LRUCache[str, str] = LRUCache(cache_size)
@@ -168,7 +204,8 @@ class OpenAIJudge(Judge):
     def __repr__(self) -> str:
         return (
             f"OpenAIJudge(base_url={self.base_urls!r}, model={self.model!r}, max_concurrency={self.max_concurrency}, "
-            f"timeout_s={self.timeout_s}, max_retries={self.max_retries}, api_key={self._api_key!r})"
+            f"timeout_s={self.timeout_s}, max_retries={self.max_retries}, "
+            f"constrained_decoding={self.constrained_decoding!r}, api_key={self._api_key!r})"
         )
 
     async def _consistency(
@@ -214,7 +251,8 @@ class OpenAIJudge(Judge):
             {"model": self.model, "messages": messages, "max_tokens": self.max_tokens, "temperature": self.temperature},
             ensure_ascii=False,
         ).encode("utf-8")
-        key = hashlib.sha256(body).hexdigest()
+        # The labels are part of the question asked, the constraint form (per server) is not.
+        key = hashlib.sha256(body + json.dumps(list(labels)).encode()).hexdigest()
         cached = self._cache.get(key)
         if cached is not None:
             self._stats.count("cache_hits", tally)
@@ -246,8 +284,9 @@ class OpenAIJudge(Judge):
         asked_again = False
         while True:
             endpoint = self._pool.pick(avoid=failed_on)
+            constraint = self._constraint_for(endpoint)
             try:
-                content = await self._attempt(session, endpoint, body, tally)
+                content = await self._attempt(session, endpoint, _constrained(body, labels, constraint), tally)
             except _Transient as err:
                 failed_on.append(endpoint)
                 if transient_retries >= self.max_retries:
@@ -259,12 +298,18 @@ class OpenAIJudge(Judge):
                 await asyncio.sleep(delay)
                 continue
             except _Fatal as err:
+                if self._weaken_constraint(endpoint, constraint, err):
+                    self._stats.count("retries", tally)
+                    continue
                 return self._fail(str(err), tally)
+            self._keep_constraint(endpoint, constraint)
             label = parse_verdict(content, labels)
             if label is not None:
                 return label
             if asked_again:
-                return self._fail(f"unparseable verdict twice, last reply {content[:120]!r}", tally)
+                return self._fail(
+                    f"unparseable verdict twice, last reply {self._api_key.redact(content[:4000])[:120]!r}", tally
+                )
             asked_again = True
             self._stats.count("retries", tally)
 
@@ -282,26 +327,49 @@ class OpenAIJudge(Judge):
                     )
                     async with session.post(endpoint.url, data=body, headers=_JSON_HEADERS, timeout=timeout) as response:
                         if response.status != 200:
-                            detail = (await response.text())[:200]
-                            reason = f"{endpoint.url} answered HTTP {response.status}: {detail!r}"
+                            # Redact the whole body first: cutting it first could leave a fragment of the key.
+                            error_body = self._api_key.redact(await response.text())
+                            reason = f"{endpoint.url} answered HTTP {response.status}: {error_body[:200]!r}"
                             if response.status == 429 or response.status >= 500:
                                 wait = _retry_after(response.headers) if response.status in (429, 503) else None
                                 if wait is not None:
                                     wait = min(wait, self.retry_after_max_s)
                                 self._pool.failed(endpoint, wait)
                                 raise _Transient(reason, wait)
-                            raise _Fatal(reason)
+                            raise _Fatal(reason, response.status, error_body[:4000])
                         payload = await response.json(content_type=None)
                     content = payload["choices"][0]["message"]["content"]
                 except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
                     self._pool.failed(endpoint)
-                    raise _Transient(f"{endpoint.url} unreachable or too slow: {type(err).__name__} {err}") from None
+                    detail = self._api_key.redact(f"{type(err).__name__} {err}")
+                    raise _Transient(f"{endpoint.url} unreachable or too slow: {detail}") from None
                 except (ValueError, KeyError, IndexError, TypeError) as err:
                     self._pool.failed(endpoint)
-                    raise _Transient(f"{endpoint.url} sent a malformed body: {type(err).__name__} {err}") from None
+                    detail = self._api_key.redact(f"{type(err).__name__} {err}")
+                    raise _Transient(f"{endpoint.url} sent a malformed body: {detail}") from None
                 self._stats.add_latency(time.perf_counter() - started, tally)
                 self._pool.succeeded(endpoint)
                 return content if isinstance(content, str) else ""
+
+    def _constraint_for(self, endpoint: Endpoint) -> str:
+        if self.constrained_decoding != "auto":
+            return self.constrained_decoding
+        return self._constraint.get(endpoint.url, _AUTO_ORDER[0])
+
+    def _weaken_constraint(self, endpoint: Endpoint, constraint: str, err: _Fatal) -> bool:
+        """In ``auto`` mode, after a 400/422 whose body names the constraint field: use the next weaker form
+        on this server from now on (True: ask again)."""
+        refused = err.status in (400, 422) and constraint != "off" and constraint in err.body
+        if self.constrained_decoding != "auto" or not refused:
+            return False
+        self._constraint[endpoint.url] = _AUTO_ORDER[_AUTO_ORDER.index(constraint) + 1]
+        return True
+
+    def _keep_constraint(self, endpoint: Endpoint, constraint: str) -> None:
+        """A reply came back with ``constraint``: log once per server when ``auto`` had to fall back."""
+        if self.constrained_decoding == "auto" and constraint != _AUTO_ORDER[0] and endpoint.url not in self._fell_back:
+            self._fell_back.add(endpoint.url)
+            logger.info("judge: %s does not take structured_outputs; using %r", endpoint.url, constraint)
 
     def _backoff(self, retry: int, retry_after_s: float | None) -> float:
         """``d = min(backoff_max_s, backoff_s·2^(retry−1))``, then ``d/2 + U(0, d/2)``; a server's
@@ -349,6 +417,17 @@ class OpenAIJudge(Judge):
         self._session, self._loop = None, None
         if session is not None and loop is not None:
             await _close_session(session, loop)
+
+
+def _constrained(body: bytes, labels: Sequence[str], constraint: str) -> bytes:
+    """``body`` (a serialised JSON object) with the constraint field for ``labels`` added; no re-serialisation."""
+    if constraint == "structured_outputs":
+        extra = {"structured_outputs": {"choice": list(labels)}}
+    elif constraint == "guided_choice":
+        extra = {"guided_choice": list(labels)}
+    else:
+        return body
+    return body[:-1] + b", " + json.dumps(extra)[1:].encode("utf-8")
 
 
 async def _close_session(session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop) -> None:

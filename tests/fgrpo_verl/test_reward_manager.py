@@ -362,7 +362,8 @@ def test_text_addressing_the_judge_is_flagged_not_sent(rows, tokenizer, processo
     manager = make_manager(tokenizer, judge=_openai(judge_server, cache_size=11))
     judge_server.reset_counters()
     (info,) = score(manager, make_batch(tokenizer, [rows[3]], [respond(think, scene.letter)]))
-    assert (info["consistency"], info["consistency_mask"], info["judge_flagged"]) == (0.0, 1.0, 1.0)
+    # Flagged twice: the whole reasoning (consistency 0) and the sentence itself (graded INCORRECT, never sent).
+    assert (info["consistency"], info["consistency_mask"], info["judge_flagged"]) == (0.0, 1.0, 2.0)
     assert info["judge_calls"] == len(scene.names) == judge_server.requests  # the grounding calls only
     manager.loop.run_until_complete(manager.judge.aclose())
 

@@ -34,7 +34,9 @@ def fresh(server: LoopbackJudgeServer) -> LoopbackJudgeServer:
 
 
 def make_judge(url, **kwargs) -> OpenAIJudge:
+    # Transport tests: a scripted 400 is a client error here, not a refused constraint (test_judge_constrained.py).
     options = {"timeout_s": 5.0, "max_retries": 3, "backoff_s": 0.005, "backoff_max_s": 0.02}
+    options["constrained_decoding"] = "off"
     options.update(kwargs)
     return OpenAIJudge(url, "loopback", **options)
 
