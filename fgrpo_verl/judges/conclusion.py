@@ -64,8 +64,12 @@ _NEGATION_BEFORE = re.compile(
     re.IGNORECASE,
 )
 _QUOTED = re.compile(r"[\"“]([^\"“”]{3,})[\"”]")
-_YES_NO_QUESTION = re.compile(r"^\s*(?:is|are|was|were|does|do|did|can|could|has|have|will|would|should)\b", re.IGNORECASE)
-_HOW_MANY = re.compile(r"\bhow\s+many\s+((?:[a-z]+\s+){0,2}?[a-z]+?)(?:\s+(?:are|is|were|can|do|does|in|on)\b|\s*\?|$)", re.IGNORECASE)
+_YES_NO_QUESTION = re.compile(
+    r"^\s*(?:is|are|was|were|does|do|did|can|could|has|have|will|would|should)\b", re.IGNORECASE
+)
+_HOW_MANY = re.compile(
+    r"\bhow\s+many\s+((?:[a-z]+\s+){0,2}?[a-z]+?)(?:\s+(?:are|is|were|can|do|does|in|on)\b|\s*\?|$)", re.IGNORECASE
+)
 _CLOSED_END = re.compile(r"[.!?)\]\"'”’*:]\s*$")
 _LABEL_LINE = re.compile(r"(?:answer|total|count|result|verdict)\s*:\s*\S+\s*$", re.IGNORECASE)
 
@@ -73,11 +77,11 @@ _POSITIVE = frozenset({"true", "yes", "correct", "right", "accurate"})
 _NEGATIVE = frozenset({"false", "no", "incorrect", "wrong", "inaccurate"})
 _NUMBER_WORDS = {
     w: i
-    for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-        "seventeen eighteen nineteen twenty".split()
-    )
-}
+    for i, w in enumerate((
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+    ))
+}  # fmt: skip
 _NUMBER = re.compile(r"\b(\d+|" + "|".join(_NUMBER_WORDS) + r"|none|no)\b", re.IGNORECASE)
 
 
@@ -223,9 +227,7 @@ def concluded_side(think: str, claim: Claim | None, options: Sequence[str]) -> b
             if _UNCERTAIN.search(sentence):
                 return None
             continue
-        if is_hedged(sentence) and any(
-            stance(earlier, claim) is (not side) for earlier in sentences[:position]
-        ):
+        if is_hedged(sentence) and any(stance(earlier, claim) is (not side) for earlier in sentences[:position]):
             return None  # "… is not X. However, it could be X." ends undecided
         return side
     return None

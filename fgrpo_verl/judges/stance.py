@@ -30,7 +30,9 @@ import dataclasses
 import re
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-_DETERMINERS = frozenset({"the", "a", "an", "this", "that", "these", "those", "any", "some", "its", "his", "her", "their"})
+_DETERMINERS = frozenset(
+    {"the", "a", "an", "this", "that", "these", "those", "any", "some", "its", "his", "her", "their"}
+)
 _COPULAS = frozenset({"is", "are", "was", "were", "be", "being"})
 _AUXILIARIES = frozenset({"is", "are", "was", "were", "does", "do", "did", "can", "could", "has", "have", "will"})
 _NEGATORS = frozenset({"not", "no", "never", "neither", "nor", "hardly", "isn't", "aren't", "doesn't", "don't",
@@ -41,7 +43,7 @@ _PRONOUNS = frozenset({"it", "he", "she", "they", "its", "his", "her", "their"})
 _PREPOSITIONS = frozenset({
     "on", "in", "at", "to", "of", "under", "over", "above", "below", "behind", "beside", "near", "inside",
     "outside", "beneath", "underneath", "between", "by", "with", "next", "left", "right", "far", "close",
-    "in", "into", "onto", "against", "around", "across", "along", "toward", "towards", "facing", "ahead",
+    "into", "onto", "against", "around", "across", "along", "toward", "towards", "facing", "ahead",
     "away", "off", "touching", "part", "attached", "surrounding", "within", "atop", "past", "beyond",
 })  # fmt: skip
 _STOPWORDS = frozenset({"the", "a", "an", "of", "to", "at", "side", "is", "are", "from", "with", "as", "and",
@@ -69,9 +71,33 @@ _INVERSE = frozenset({"contains", "contain", "containing"})
 
 # Other names of the same head noun (and pronouns for people).
 _SYNONYMS: dict[str, frozenset[str]] = {
-    "person": frozenset({"person", "people", "man", "men", "woman", "women", "boy", "girl", "child", "kid", "lady",
-                         "guy", "player", "rider", "skier", "surfer", "skateboarder", "he", "she", "him", "her",
-                         "farmer", "cyclist"}),
+    "person": frozenset(
+        {
+            "person",
+            "people",
+            "man",
+            "men",
+            "woman",
+            "women",
+            "boy",
+            "girl",
+            "child",
+            "kid",
+            "lady",
+            "guy",
+            "player",
+            "rider",
+            "skier",
+            "surfer",
+            "skateboarder",
+            "he",
+            "she",
+            "him",
+            "her",
+            "farmer",
+            "cyclist",
+        }
+    ),
     "tv": frozenset({"tv", "television", "screen"}),
     "couch": frozenset({"couch", "sofa"}),
     "sofa": frozenset({"couch", "sofa"}),
@@ -98,9 +124,11 @@ _VERDICT_WORDS: dict[str, bool] = {
 # A verdict word counts when the sentence is about the statement (or the answer), or when it stands
 # alone ("Overall, true."), or as "it is (not) X to say", "(it|this|that) is (not) X".
 _ABOUT_STATEMENT = re.compile(r"\b(?:statement|claim|caption|description|assertion|answer)s?\b")
-_IT_IS = re.compile(r"\b(?:it|this|that)(?:'s|\s+is|\s+was|\s+would\s+be|\s+seems|\s+appears)\b")
+_IT_IS = re.compile(r"\b(?:it|this|that)(?:'s|\s+is|\s+was|\s+(?:would|could|might|may|must)\s+be|\s+seems|\s+appears)\b")
 _THE_CASE = re.compile(r"\bthe\s+case\b")
-_STANDALONE_YES_NO = re.compile(r"(?:^|[,.;:!]\s*|\b(?:so|thus|hence|therefore|then)\s*,?\s*)(yes|no)\b(?!\s+(?:or|[a-z]+\s+(?:is|are)))")
+_STANDALONE_YES_NO = re.compile(
+    r"(?:^|[,.;:!]\s*|\b(?:so|thus|hence|therefore|then)\s*,?\s*)(yes|no)\b(?!\s+(?:or|[a-z]+\s+(?:is|are)))"
+)
 _HEDGE = re.compile(r"\b(?:could|might|may|possibly|perhaps|maybe)\b")
 
 
@@ -200,7 +228,7 @@ def _verdict(words: list[str], text: str) -> bool | None:
         if about or standalone or to_say:
             found = polarity != _negated(words, i - 3, i)
     for match in _THE_CASE.finditer(text):
-        before = _words(text[: match.start()])
+        before = _words(text[max(0, match.start() - 40) : match.start()])
         found = not _negated(before, len(before) - 3, len(before))
     for match in _STANDALONE_YES_NO.finditer(text):
         found = match.group(1) == "yes"
@@ -220,9 +248,8 @@ def _existence(words: list[str], claim: Claim) -> bool | None:
     window = words[max(0, i - 6) : i]
     if _negated(window, 0, len(window)) or "without" in window or "absent" in words[i:]:
         return False
-    if i + 1 < len(words) and words[i + 1] in ("is", "are") and i + 2 < len(words) and words[i + 2] in _NEGATORS:
-        return False
-    return True
+    # "no zebra is visible" is caught above; "the zebra is not there" here.
+    return not (i + 2 < len(words) and words[i + 1] in ("is", "are") and words[i + 2] in _NEGATORS)
 
 
 def _relation_keys(claim: Claim) -> list[tuple[str, tuple[str, int] | None]]:
@@ -242,34 +269,46 @@ def _restatement(words: list[str], claim: Claim) -> bool | None:
         return None
     subjects, objects = set(_mentions(words, claim.subject)), set(_mentions(words, claim.obj))
     found = None
+    last_entity = -1  # nearest subject, object or pronoun so far: one pass, linear in the sentence
     for i, word in enumerate(words):
         sign = _relation_sign(word, keys)
-        if sign is None:
-            continue
-        before = [j for j in range(i) if j in subjects or j in objects or (words[j] in _PRONOUNS and j + 1 < len(words))]
-        if not before:
-            continue
-        a = before[-1]
-        a_role = "o" if a in objects and a not in subjects else "s"
-        after = [j for j in range(i + 1, min(len(words), i + 8)) if j in subjects or j in objects]
-        b_role = None
-        if after:
-            b_role = "o" if after[0] in objects and after[0] not in subjects else "s"
-        if b_role == a_role or (b_role is None and claim.obj and a_role == "o"):
-            continue
-        group = keys[0][1]
-        swapped = a_role == "o"
-        if word in _INVERSE and group is not None and not (set(w for w, _ in keys) & _INVERSE):
-            swapped = not swapped  # "Y contains X" said for "X inside Y"
-        elif group is not None and group[0] == "in" and word not in _INVERSE and set(w for w, _ in keys) & _INVERSE:
-            swapped = not swapped  # "X inside Y" said for "Y contains X"
-        polarity = sign > 0
-        if swapped and (group is None or group[0] not in _SYMMETRIC):
-            polarity = not polarity
-        if _negated(words, a + 1, i) or (i >= 2 and words[i - 2 : i] == ["rather", "than"]):
-            polarity = not polarity
-        found = polarity
+        if sign is not None and last_entity >= 0:
+            outcome = _triple(words, i, word, sign, last_entity, subjects, objects, claim, keys)
+            if outcome is not None:
+                found = outcome
+        if i in subjects or i in objects or word in _PRONOUNS:
+            last_entity = i
     return found
+
+
+def _triple(
+    words: list[str],
+    i: int,
+    word: str,
+    sign: int,
+    a: int,
+    subjects: set[int],
+    objects: set[int],
+    claim: Claim,
+    keys: list[tuple[str, tuple[str, int] | None]],
+) -> bool | None:
+    """Polarity of "<entity at a> … <relation word at i> … <entity after>" towards the claim, if it is about it."""
+    a_role = "o" if a in objects and a not in subjects else "s"
+    after = next((j for j in range(i + 1, min(len(words), i + 8)) if j in subjects or j in objects), None)
+    b_role = None if after is None else ("o" if after in objects and after not in subjects else "s")
+    if b_role == a_role or (b_role is None and claim.obj and a_role == "o"):
+        return None
+    group = keys[0][1]
+    inverse_claim = bool({w for w, _ in keys} & _INVERSE)
+    swapped = a_role == "o"
+    if group is not None and group[0] == "in" and (word in _INVERSE) != inverse_claim:
+        swapped = not swapped  # "Y contains X" said of "X inside Y", or the other way round
+    polarity = sign > 0
+    if swapped and (group is None or group[0] not in _SYMMETRIC):
+        polarity = not polarity
+    if _negated(words, a + 1, i) or (i >= 2 and words[i - 2 : i] == ["rather", "than"]):
+        polarity = not polarity
+    return polarity
 
 
 def _relation_sign(word: str, keys: list[tuple[str, tuple[str, int] | None]]) -> int | None:

@@ -145,3 +145,22 @@ def test_config_lists_reach_the_filter() -> None:
         "The widget is shiny.",
         "The cup is red.",
     ]
+
+
+def test_filter_meets_its_targets_on_the_hand_labelled_sentences() -> None:
+    """Issue 12: ≥ 95% of visual sentences kept, ≤ 10% of non-visual ones judged (dev part of the corpus)."""
+    from tests.fgrpo_verl.judges.corpus_metrics import filter_figures, load
+
+    figures = filter_figures(load("sentences_dev"))
+    assert figures["visual"] + figures["non_visual"] >= 200
+    assert figures["visual_kept"] >= 0.95, figures["dropped"]
+    assert figures["non_visual_judged"] <= 0.10, figures["judged"]
+
+
+def test_filter_is_linear_on_hostile_sentences() -> None:
+    import time
+
+    sentence = "Let me " + "check the cup; " * 5000 + "it is red."
+    started = time.perf_counter()
+    is_trivial_sentence(sentence)
+    assert time.perf_counter() - started < 10.0

@@ -43,7 +43,7 @@ def judge_question(row: dict) -> str:
 def cohen_kappa(predicted: list[int], labels: list[int]) -> float:
     """Cohen's κ of two binary raters (see the module docstring); 0.0 when chance agreement is 1."""
     n = len(labels)
-    observed = sum(p == y for p, y in zip(predicted, labels)) / n
+    observed = sum(p == y for p, y in zip(predicted, labels, strict=True)) / n
     yes_p, yes_y = sum(predicted) / n, sum(labels) / n
     expected = yes_p * yes_y + (1 - yes_p) * (1 - yes_y)
     return 0.0 if expected == 1 else (observed - expected) / (1 - expected)
@@ -53,8 +53,8 @@ def judge_figures(rows: list[dict]) -> dict:
     """Agreement, κ and the misjudged ids of the rule judge's consistency on ``rows``."""
     predicted = [int(concludes_answer(judge_question(r), r["think"], r["answer"])) for r in rows]
     labels = [int(r["consistent"]) for r in rows]
-    agreement = sum(p == y for p, y in zip(predicted, labels)) / len(rows)
-    wrong = [r["id"] for r, p, y in zip(rows, predicted, labels) if p != y]
+    agreement = sum(p == y for p, y in zip(predicted, labels, strict=True)) / len(rows)
+    wrong = [r["id"] for r, p, y in zip(rows, predicted, labels, strict=True) if p != y]
     return {"n": len(rows), "agreement": agreement, "kappa": cohen_kappa(predicted, labels), "wrong": wrong}
 
 

@@ -1,0 +1,168 @@
+"""The rule judge on real-looking reasoning (issue 12): conclusions that never name an option,
+answer forms, undecided and cut-off traces, and its agreement with the hand-labelled corpus."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from fgrpo_verl.config import FGRPOConfig
+from fgrpo_verl.judges import RuleJudge
+from fgrpo_verl.judges.conclusion import concludes_answer, is_cut_off
+from fgrpo_verl.judges.stance import parse_claim, stance
+from fgrpo_verl.rollout_scoring import question_with_options, score_rollout
+from tests.fgrpo_verl.judges.corpus_metrics import cohen_kappa, judge_figures, load
+
+TF = question_with_options('Is this statement about the image true or false? "The car is behind the suitcase."', ["true", "false"])
+SCENE = "In the image, a red suitcase lies on the road and a car is parked in front of it, closer to the camera."
+
+
+def _consistent(question: str, think: str, answer: str) -> float | None:
+    return asyncio.run(RuleJudge().consistency(question, think, answer))
+
+
+# Conclusions from the issue's real rows that never name an option.
+@pytest.mark.parametrize(
+    ("think", "answer", "expected"),
+    [
+        (f"{SCENE} The statement 'The car is behind the suitcase' is not true.", "False", 1.0),
+        (f"{SCENE} The statement 'The car is behind the suitcase' is not true.", "True", 0.0),
+        (f"{SCENE} The statement is incorrect.", "B", 1.0),
+        (f"{SCENE} The statement is incorrect.", "A", 0.0),
+        (f"{SCENE} So it is not accurate to say that the car is behind the suitcase.", "false", 1.0),
+        (f"{SCENE} So it is not accurate to say that the car is behind the suitcase.", "true", 0.0),
+        ("The suitcase stands on the pavement and the car is parked further back, indicating that the car is "
+         "behind the suitcase.", "True", 1.0),
+        ("The suitcase stands on the pavement and the car is parked further back, indicating that the car is "
+         "behind the suitcase.", "False", 0.0),
+        # the statement contradicted rather than restated
+        (f"{SCENE} So the car is in front of the suitcase.", "False", 1.0),
+        (f"{SCENE} So the suitcase is behind the car.", "False", 1.0),  # swapped around an asymmetric relation
+        (f"{SCENE} This is not the case.", "No", 1.0),  # yes/no name true/false for a true/false item
+        (f"{SCENE} This is not the case.", "Yes", 0.0),
+        (f"{SCENE} The statement is accurate.", "Answer: True", 1.0),
+        (f"{SCENE} The statement is false.", "The answer is false.", 1.0),
+    ],
+)  # fmt: skip
+def test_true_false_conclusions_without_an_option_name(think: str, answer: str, expected: float) -> None:
+    assert _consistent(TF, think, answer) == expected
+
+
+def test_the_car_over_the_cat_restatement() -> None:
+    question = question_with_options('Is this statement about the image true or false? "The car is over the cat."', ["true", "false"])
+    think = "A cat is lying on the ground underneath a parked car, with the car's body directly above it, indicating that the car is over the cat."  # noqa: E501
+    assert _consistent(question, think, "True") == 1.0
+    assert _consistent(question, think, "False") == 0.0
+
+
+@pytest.mark.parametrize(
+    ("question", "think", "answer", "expected"),
+    [
+        # multiple choice: paraphrase of the option's text, a comparison's second term does not count
+        (question_with_options("Which is taller?", ["the lamp", "the chair"]),
+         "The lamp reaches the ceiling. The lamp is taller than the chair.", "A", 1.0),
+        (question_with_options("Which is taller?", ["the lamp", "the chair"]),
+         "The lamp reaches the ceiling. The lamp is taller than the chair.", "B", 0.0),
+        (question_with_options("Which animal is on the left?", ["dog", "cat"]),
+         "Option A, the dog, is on the right. So B is correct.", "B", 1.0),
+        # yes/no questions without options
+        ("Is there a zebra in the picture?", "The picture shows giraffes. There is no zebra visible.", "No", 1.0),
+        ("Is there a zebra in the picture?", "The picture shows giraffes. There is no zebra visible.", "Yes", 0.0),
+        ("Is the dog inside the car?", "The dog is on the sidewalk. It is outside the car.", "No", 1.0),
+        # counting, by word or digit, next to the counted noun
+        ("How many people are in the image?", "Two adults and a child stand there. So there are three people.", "3", 1.0),
+        ("How many people are in the image?", "Two adults and a child stand there. So there are three people.", "2", 0.0),
+        ("How many plates are on the table?", "There are 3 plates, and also two glasses.", "3", 1.0),
+    ],
+)  # fmt: skip
+def test_multiple_choice_yes_no_and_counting(question: str, think: str, answer: str, expected: float) -> None:
+    assert _consistent(question, think, answer) == expected
+
+
+@pytest.mark.parametrize(
+    "think",
+    [
+        f"{SCENE} The car is behind the suitcase. But it could also be parked further away. It is hard to say.",
+        f"{SCENE} It is not behind the suitcase, so the statement is false. However, it might be true after all.",
+        "Looking at the image, there is a red suitcase lying on the",  # cut off mid-sentence
+        "",
+    ],
+)
+def test_undecided_and_cut_off_reasoning_concludes_nothing(think: str) -> None:
+    for answer in ("True", "False"):
+        assert _consistent(TF, think, answer) == 0.0
+
+
+def test_a_closing_answer_line_is_not_a_cut_off() -> None:
+    assert not is_cut_off("The statement is true. Answer: True")
+    assert not is_cut_off("The cat is on the mat.")
+    assert is_cut_off("The cat is on the")
+    assert concludes_answer(TF, f"{SCENE} Final answer: False", "False")
+
+
+def test_claims_are_read_from_statements_and_questions() -> None:
+    claim = parse_claim("The parking meter is left of the car.")
+    assert claim is not None and "meter" in claim.subject and "car" in claim.obj and claim.relation == ("left",)
+    assert stance("Therefore, the parking meter is to the right of the car.", claim) is False
+    question = parse_claim("Is the man wearing a hat?")
+    assert question is not None and "man" in question.subject and "hat" in question.obj
+    assert stance("He is not wearing a hat.", question) is False
+    assert stance("Nothing in this sentence is about it.", question) is None
+    existence = parse_claim("Is there a cat in the image?")
+    assert existence is not None and existence.existential
+    assert stance("I don't see any cat in the image.", existence) is False
+
+
+def test_correct_vsr_rollouts_score_as_the_issue_expects() -> None:
+    """Training mode on a VSR row: ``<answer>No</answer>`` to a false statement is correct and consistent."""
+    sample = {
+        "data_source": "vsr",
+        "reward_model": {"style": "rule", "ground_truth": "B"},
+        "extra_info": {
+            "index": 0,
+            "split": "test",
+            "question": 'Is this statement about the image true or false? "The car is behind the suitcase."',
+            "choices": ["true", "false"],
+            "answer": "B",
+            "gt_boxes": [],
+            "image_sizes": [[640, 480]],
+        },
+    }
+    response = f"<think>{SCENE} So it is not accurate to say that the car is behind the suitcase.</think><answer>No</answer>"
+    info = asyncio.run(score_rollout(response, sample, config=FGRPOConfig(), judge=RuleJudge()))
+    assert (info["acc"], info["consistency"], info["consistency_mask"]) == (1.0, 1.0, 1.0)
+
+
+def test_cohen_kappa_matches_a_hand_computation() -> None:
+    # 4 items: observed 3/4; yes rates 1/2 and 3/4, so p_e = 1/2·3/4 + 1/2·1/4 = 1/2 and κ = (3/4 − 1/2)/(1/2) = 1/2.
+    assert cohen_kappa([1, 1, 0, 0], [1, 1, 1, 0]) == pytest.approx(0.5)
+    assert cohen_kappa([1, 0], [1, 0]) == pytest.approx(1.0)
+
+
+def test_corpus_is_large_enough_and_covers_every_kind() -> None:
+    dev, heldout = load("consistency_dev"), load("consistency_heldout")
+    assert len(dev) >= 150 and len(heldout) >= 40
+    assert {r["kind"] for r in dev} == {r["kind"] for r in heldout} == {"tf", "mc", "yesno", "count"}
+    assert len({r["id"] for r in dev + heldout}) == len(dev) + len(heldout)
+    assert {r["consistent"] for r in dev} == {0, 1}
+
+
+def test_rule_judge_agrees_with_the_dev_labels() -> None:
+    figures = judge_figures(load("consistency_dev"))
+    assert figures["agreement"] >= 0.85, figures["wrong"]
+
+
+def test_rule_judge_beats_the_api_judge_on_the_held_out_traces() -> None:
+    # The issue's API LLM judge agreed with humans on 68% of real VSR traces.
+    figures = judge_figures(load("consistency_heldout"))
+    assert figures["agreement"] > 0.68, figures["wrong"]
+
+
+def test_hostile_reasoning_is_read_in_linear_time() -> None:
+    # One endless sentence full of relation words, entities and negations: quadratic scanning would take minutes.
+    think = "the car is not behind the suitcase and " * 4000 + "so the statement is false."
+    started = time.perf_counter()
+    assert concludes_answer(TF, think, "False")
+    assert time.perf_counter() - started < 10.0
