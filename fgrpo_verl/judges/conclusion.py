@@ -249,6 +249,9 @@ def _counted_noun(question: str) -> str | None:
 
 def _count_in(sentence: str, noun: str | None) -> int | None:
     text = sentence.lower()
+    total = re.findall(rf"\b(?:total(?:\s+of|:)?|in\s+all|altogether)\s+(\d+|{'|'.join(_NUMBER_WORDS)})\b", text)
+    if total:
+        return _number(total[-1])  # "three here and two there, a total of five"
     if noun:
         near = re.findall(rf"\b(\d+|{'|'.join(_NUMBER_WORDS)}|no)\s+(?:[a-z-]+\s+){{0,2}}?{re.escape(noun)}", text)
         if near:

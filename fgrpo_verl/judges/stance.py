@@ -55,7 +55,11 @@ for _group, _pos, _neg in (
     ("lr", "left leftmost", "right rightmost"),
     ("ud", "above over top atop higher upper up", "below under underneath beneath lower bottom down"),
     ("fb", "front ahead before", "behind"),
-    ("near", "near nearby close closer next beside adjacent touching by against", "far farther away distant apart"),
+    (
+        "near",
+        "near nearby close closer next beside adjacent touching touch touches by against",
+        "far farther away distant apart",
+    ),
     ("in", "inside in into within contains contain containing", "outside out"),
     ("on", "on onto", "off"),
     ("size", "bigger larger taller longer wider", "smaller shorter narrower tinier"),
@@ -117,14 +121,18 @@ _SYNONYMS: dict[str, frozenset[str]] = {
 _VERDICT_WORDS: dict[str, bool] = {
     "true": True, "correct": True, "accurate": True, "valid": True, "confirmed": True, "confirms": True,
     "confirm": True, "holds": True, "hold": True, "matches": True, "match": True, "supported": True,
-    "supports": True, "right": True, "yes": True,
+    "supports": True, "right": True, "yes": True, "aligns": True, "align": True, "agrees": True, "agree": True,
+    "consistent": True, "refuted": False, "refutes": False, "refute": False, "disproved": False,
+    "opposite": False, "contrary": False, "inconsistent": False,
     "false": False, "incorrect": False, "inaccurate": False, "wrong": False, "invalid": False, "untrue": False,
     "contradicts": False, "contradict": False, "contradicted": False, "no": False,
 }  # fmt: skip
 # A verdict word counts when the sentence is about the statement (or the answer), or when it stands
 # alone ("Overall, true."), or as "it is (not) X to say", "(it|this|that) is (not) X".
 _ABOUT_STATEMENT = re.compile(r"\b(?:statement|claim|caption|description|assertion|answer)s?\b")
-_IT_IS = re.compile(r"\b(?:it|this|that)(?:'s|\s+is|\s+was|\s+(?:would|could|might|may|must)\s+be|\s+seems|\s+appears)\b")
+_IT_IS = re.compile(
+    r"\b(?:it|this|that)(?:'s|\s+is|\s+was|\s+(?:would|could|might|may|must)\s+be|\s+seems|\s+appears)\b"
+)
 _THE_CASE = re.compile(r"\bthe\s+case\b")
 _STANDALONE_YES_NO = re.compile(
     r"(?:^|[,.;:!]\s*|\b(?:so|thus|hence|therefore|then)\s*,?\s*)(yes|no)\b(?!\s+(?:or|[a-z]+\s+(?:is|are)))"
