@@ -75,9 +75,10 @@ def filter_figures(rows: list[dict]) -> dict:
 
 
 def main() -> None:
+    for part in ("dev", "heldout", "heldout2", "heldout3"):
+        print(part, "consistency", json.dumps(judge_figures(load(f"consistency_{part}"))))
     for part in ("dev", "heldout"):
-        print(part, "consistency", json.dumps(judge_figures(load(f"consistency_{part}")), indent=1))
-        print(part, "sentences", json.dumps(filter_figures(load(f"sentences_{part}")), indent=1))
+        print(part, "sentences", json.dumps(filter_figures(load(f"sentences_{part}"))))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ from fgrpo_verl.judges.stance import parse_claim, stance
 from fgrpo_verl.rollout_scoring import question_with_options, score_rollout
 from tests.fgrpo_verl.judges.corpus_metrics import cohen_kappa, judge_figures, load
 
-TF = question_with_options('Is this statement about the image true or false? "The car is behind the suitcase."', ["true", "false"])
+TF = question_with_options(
+    'Is this statement about the image true or false? "The car is behind the suitcase."', ["true", "false"]
+)
 SCENE = "In the image, a red suitcase lies on the road and a car is parked in front of it, closer to the camera."
 
 
@@ -51,7 +53,9 @@ def test_true_false_conclusions_without_an_option_name(think: str, answer: str, 
 
 
 def test_the_car_over_the_cat_restatement() -> None:
-    question = question_with_options('Is this statement about the image true or false? "The car is over the cat."', ["true", "false"])
+    question = question_with_options(
+        'Is this statement about the image true or false? "The car is over the cat."', ["true", "false"]
+    )
     think = "A cat is lying on the ground underneath a parked car, with the car's body directly above it, indicating that the car is over the cat."  # noqa: E501
     assert _consistent(question, think, "True") == 1.0
     assert _consistent(question, think, "False") == 0.0
@@ -130,7 +134,9 @@ def test_correct_vsr_rollouts_score_as_the_issue_expects() -> None:
             "image_sizes": [[640, 480]],
         },
     }
-    response = f"<think>{SCENE} So it is not accurate to say that the car is behind the suitcase.</think><answer>No</answer>"
+    response = (
+        f"<think>{SCENE} So it is not accurate to say that the car is behind the suitcase.</think><answer>No</answer>"
+    )
     info = asyncio.run(score_rollout(response, sample, config=FGRPOConfig(), judge=RuleJudge()))
     assert (info["acc"], info["consistency"], info["consistency_mask"]) == (1.0, 1.0, 1.0)
 
@@ -141,22 +147,34 @@ def test_cohen_kappa_matches_a_hand_computation() -> None:
     assert cohen_kappa([1, 0], [1, 0]) == pytest.approx(1.0)
 
 
+# The corpus: ``consistency_dev`` and ``consistency_heldout2`` were tuned on (heldout2 was scored once,
+# 78.6% agreement, before the fixes it showed); ``consistency_heldout`` and ``consistency_heldout3``
+# were not (see docs/judges.md).
+TUNED = ("consistency_dev", "consistency_heldout2")
+HELD_OUT = ("consistency_heldout", "consistency_heldout3")
+
+
+def _rows(parts: tuple[str, ...]) -> list[dict]:
+    return [row for part in parts for row in load(part)]
+
+
 def test_corpus_is_large_enough_and_covers_every_kind() -> None:
-    dev, heldout = load("consistency_dev"), load("consistency_heldout")
+    dev, heldout = load("consistency_dev"), _rows(HELD_OUT)
     assert len(dev) >= 150 and len(heldout) >= 40
     assert {r["kind"] for r in dev} == {r["kind"] for r in heldout} == {"tf", "mc", "yesno", "count"}
-    assert len({r["id"] for r in dev + heldout}) == len(dev) + len(heldout)
+    every = _rows(TUNED + HELD_OUT)
+    assert len({r["id"] for r in every}) == len(every)
     assert {r["consistent"] for r in dev} == {0, 1}
 
 
 def test_rule_judge_agrees_with_the_dev_labels() -> None:
-    figures = judge_figures(load("consistency_dev"))
+    figures = judge_figures(_rows(TUNED))
     assert figures["agreement"] >= 0.85, figures["wrong"]
 
 
 def test_rule_judge_beats_the_api_judge_on_the_held_out_traces() -> None:
     # The issue's API LLM judge agreed with humans on 68% of real VSR traces.
-    figures = judge_figures(load("consistency_heldout"))
+    figures = judge_figures(_rows(HELD_OUT))
     assert figures["agreement"] > 0.68, figures["wrong"]
 
 
