@@ -32,7 +32,6 @@ Both lists are overridable per call and in the recipe config (``fgrpo.sentences.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable
 from importlib import resources
@@ -100,6 +99,13 @@ _NOT_VISUAL = re.compile(
     r"above\s+(?:reasoning|analysis|steps?|observations?|points?)|"
     r"(?:reasoning|analysis|mentioned|stated|noted|discussed|said|shown|explained|see)\s+above)"
 )
+# Words without which _UNCERTAIN, _DEFINITION and _HABITUAL cannot match, and the words _NOT_VISUAL rewrites.
+_CUE_WORDS = frozenset({
+    "hard", "difficult", "impossible", "not", "unsure", "unclear", "cannot", "can", "t", "means", "refers",
+    "defined", "indicates", "need", "needs", "often", "usually", "typically", "generally", "commonly", "normally",
+    "frequently", "tend", "tends", "known", "general", "rule",
+})  # fmt: skip
+_AMBIGUOUS = frozenset({"right", "above", "bear", "short", "long", "over"})
 _NUMBER = r"(?:\d+|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
 _COUNT = re.compile(
     rf"\bthere\s+(?:is|are|were)\s+(?:only\s+|exactly\s+)?{_NUMBER}\b|\b(?:i\s+)?count(?:ed)?\s+{_NUMBER}\b|"
@@ -111,7 +117,27 @@ _COORDINATES = re.compile(r"<bbox>|[\[(]\s*[-+]?\d+(?:\.\d+)?\s*,\s*[-+]?\d")
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
-@functools.lru_cache(maxsize=32)
+def _by_identity(build):
+    """Cache ``build(words)`` by the identity of the ``words`` tuple.
+
+    The lists are long tuples passed on every call; hashing one for an ``lru_cache`` lookup costs
+    more than the rest of the filter, while the same tuple object (the default or the config's
+    override) comes back every time.
+    """
+    built: dict[int, tuple[tuple[str, ...], object]] = {}
+
+    def cached(words: tuple[str, ...]):
+        entry = built.get(id(words))
+        if entry is None or entry[0] is not words:
+            if len(built) >= 32:
+                built.clear()
+            entry = built[id(words)] = (words, build(words))
+        return entry[1]
+
+    return cached
+
+
+@_by_identity
 def _prefix_pattern(prefixes: tuple[str, ...]) -> re.Pattern[str]:
     # A prefix that ends in a letter or digit must end at a word boundary ("ok" does not match
     # "okapi"); one that ends in punctuation ("first,") need not.
@@ -121,37 +147,38 @@ def _prefix_pattern(prefixes: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(r"(?:" + "|".join(alternatives) + r")" if alternatives else r"(?!)", re.IGNORECASE)
 
 
-@functools.lru_cache(maxsize=32)
-def _visual_vocab(words: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
-    """Single-token words as a set, multi-token phrases ("next to") as space-joined strings."""
-    singles, phrases = set(), []
+@_by_identity
+def _visual_vocab(words: tuple[str, ...]) -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
+    """Single-token words as a set; multi-token phrases ("next to") as space-joined strings by first token."""
+    singles, phrases = set(), {}
     for word in words:
         tokens = _TOKEN.findall(word.lower())
         if len(tokens) == 1:
             singles.add(tokens[0])
         elif tokens:
-            phrases.append(" ".join(tokens))
-    return frozenset(singles), tuple(phrases)
+            phrases.setdefault(tokens[0], []).append(" ".join(tokens))
+    return frozenset(singles), {first: tuple(group) for first, group in phrases.items()}
 
 
-def _mentions_visual_word(text: str, words: tuple[str, ...]) -> bool:
-    # Token lookups in a set rather than one regex alternation of a few hundred words: this
+def _mentions_visual_word(tokens: list[str], words: tuple[str, ...]) -> bool:
+    # Token lookups in a set rather than one regex alternation of several hundred words: this
     # runs on every sentence of every rollout.
     singles, phrases = _visual_vocab(words)
-    tokens = _TOKEN.findall(text.lower())
     for token in tokens:
         if token in singles or (token[-1] == "s" and (token[:-1] in singles or token[:-2] in singles)):
             return True
-    if phrases:
+    starts = [t for t in tokens if t in phrases]
+    if starts:
         joined = f" {' '.join(tokens)} "
-        return any(f" {p}{suffix} " in joined for p in phrases for suffix in ("", "s", "es"))
+        return any(f" {p}{suffix} " in joined for t in starts for p in phrases[t] for suffix in ("", "s", "es"))
     return False
 
 
-def _has_visual_content(text: str, words: tuple[str, ...]) -> bool:
-    if _COORDINATES.search(text) or _COUNT.search(text):
-        return True
-    return _mentions_visual_word(_NOT_VISUAL.sub(" ", text), words)
+def _has_visual_content(text: str, tokens: list[str], words: tuple[str, ...]) -> bool:
+    if _AMBIGUOUS.intersection(tokens):
+        text = _NOT_VISUAL.sub(" ", text)
+        tokens = _TOKEN.findall(text)
+    return _mentions_visual_word(tokens, words) or bool(_COORDINATES.search(text) or _COUNT.search(text))
 
 
 def _claim_part(text: str, prefixes: tuple[str, ...]) -> str:
@@ -194,11 +221,17 @@ def is_trivial_sentence(
     if not text or text.endswith("?"):
         return True
     text = _claim_part(text, prefixes)
-    if not text or (_UNCERTAIN.search(text) and not _BUT.search(text)):
+    tokens = _TOKEN.findall(text)
+    if not tokens:
         return True
-    if _DEFINITION.search(text) or (_HABITUAL.search(text) and not _DEIXIS.search(text)):
-        return True
-    return not _has_visual_content(text, words)
+    # The regexes below only run when a word they need is there (this runs on every sentence).
+    cues = _CUE_WORDS.intersection(tokens)
+    if cues:
+        if _UNCERTAIN.search(text) and not _BUT.search(text):
+            return True
+        if _DEFINITION.search(text) or (_HABITUAL.search(text) and not _DEIXIS.search(text)):
+            return True
+    return not _has_visual_content(text, tokens, words)
 
 
 def nontrivial_sentences(
