@@ -56,7 +56,8 @@ _LETTER_REF = re.compile(
     r"|\b(?:option|choice)\s+is\s+\(?(?P<option_is>[A-Z])\b"
     r"|\banswer\s*(?:is|:|would\s+be|should\s+be|must\s+be)?\s*(?P<answer>[A-Z])\b(?!['’])"
     r"|\b(?:choose|pick|select|go\s+with)\s+(?P<chosen>[A-Z])\b"
-    r"|\b(?P<bare>[A-Z])\s+(?:is|would\s+be|seems)\s+(?:the\s+)?(?:correct|right|answer|best)\b",
+    r"|\b(?P<bare>[A-Z])\s+(?:is|would\s+be|seems)\s+(?:the\s+)?(?:correct|right|answer|best|"
+    r"(?:more|most)\s+(?:plausible|likely|accurate|appropriate|reasonable))\b",
     re.IGNORECASE,
 )
 _NEGATION_BEFORE = re.compile(
@@ -70,8 +71,12 @@ _YES_NO_QUESTION = re.compile(
 _HOW_MANY = re.compile(
     r"\bhow\s+many\s+((?:[a-z]+\s+){0,2}?[a-z]+?)(?:\s+(?:are|is|were|can|do|does|in|on)\b|\s*\?|$)", re.IGNORECASE
 )
-_CLOSED_END = re.compile(r"[.!?)\]\"'”’*:]\s*$")
-_LABEL_LINE = re.compile(r"(?:answer|total|count|result|verdict)\s*:\s*\S+\s*$", re.IGNORECASE)
+# A text cut off mid-sentence ends in a word that cannot end one, or in a comma, colon or dash.
+_DANGLING_END = re.compile(
+    r"(?:[,;:(\-–—]|\b(?:the|a|an|of|to|and|or|but|is|are|was|were|be|with|in|on|at|for|from|by|that|which|"
+    r"its|their|his|her|this|these|than|as|so|because|while|maybe|also|very|more|not|it)\b)\s*$",
+    re.IGNORECASE,
+)
 
 _POSITIVE = frozenset({"true", "yes", "correct", "right", "accurate"})
 _NEGATIVE = frozenset({"false", "no", "incorrect", "wrong", "inaccurate"})
@@ -98,12 +103,15 @@ def options_in_question(question: str) -> list[str]:
 
 
 def is_cut_off(think: str) -> bool:
-    """Whether ``think`` stops mid-sentence: no closing punctuation and a last line that is no ``Answer: X`` line."""
+    """Whether ``think`` stops mid-sentence: no closing punctuation, and a last word that cannot end a sentence.
+
+    >>> is_cut_off("There is a black remote control lying on the")
+    True
+    >>> is_cut_off("So the answer is B")
+    False
+    """
     text = think.strip()
-    if not text:
-        return True
-    last_line = text.splitlines()[-1]
-    return _CLOSED_END.search(text) is None and _LABEL_LINE.search(last_line) is None and len(last_line.split()) > 2
+    return not text or (text[-1] not in ".!?)]\"'”’*>" and _DANGLING_END.search(text) is not None)
 
 
 def _sentences(think: str) -> list[str]:

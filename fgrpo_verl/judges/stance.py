@@ -118,24 +118,31 @@ _SYNONYMS: dict[str, frozenset[str]] = {
     "refrigerator": frozenset({"refrigerator", "fridge"}),
 }
 
-_VERDICT_WORDS: dict[str, bool] = {
-    "true": True, "correct": True, "accurate": True, "valid": True, "confirmed": True, "confirms": True,
-    "confirm": True, "holds": True, "hold": True, "matches": True, "match": True, "supported": True,
-    "supports": True, "right": True, "yes": True, "aligns": True, "align": True, "agrees": True, "agree": True,
-    "consistent": True, "refuted": False, "refutes": False, "refute": False, "disproved": False,
-    "opposite": False, "contrary": False, "inconsistent": False,
+# Adjectives that judge the statement: they count when the sentence is about the statement (or
+# the answer), after "it is" / "this is", in "(not) X to say", or standing alone ("Overall, true.").
+_VERDICT_ADJECTIVES: dict[str, bool] = {
+    "true": True, "correct": True, "accurate": True, "valid": True, "right": True, "confirmed": True,
+    "supported": True, "consistent": True,
     "false": False, "incorrect": False, "inaccurate": False, "wrong": False, "invalid": False, "untrue": False,
-    "contradicts": False, "contradict": False, "contradicted": False, "no": False,
+    "refuted": False, "disproved": False, "inconsistent": False, "contradicted": False,
 }  # fmt: skip
-# A verdict word counts when the sentence is about the statement (or the answer), or when it stands
-# alone ("Overall, true."), or as "it is (not) X to say", "(it|this|that) is (not) X".
+# Verbs and relational words that judge the statement only when the sentence names it
+# ("this confirms the statement", "the claim does not hold", "opposite to what the statement says").
+_VERDICT_VERBS: dict[str, bool] = {
+    "confirms": True, "confirm": True, "holds": True, "hold": True, "matches": True, "match": True,
+    "supports": True, "aligns": True, "align": True, "agrees": True, "agree": True,
+    "contradicts": False, "contradict": False, "refutes": False, "refute": False, "opposite": False,
+    "contrary": False,
+}  # fmt: skip
 _ABOUT_STATEMENT = re.compile(r"\b(?:statement|claim|caption|description|assertion|answer)s?\b")
 _IT_IS = re.compile(
     r"\b(?:it|this|that)(?:'s|\s+is|\s+was|\s+(?:would|could|might|may|must)\s+be|\s+seems|\s+appears)\b"
 )
 _THE_CASE = re.compile(r"\bthe\s+case\b")
-_STANDALONE_YES_NO = re.compile(
-    r"(?:^|[,.;:!]\s*|\b(?:so|thus|hence|therefore|then)\s*,?\s*)(yes|no)\b(?!\s+(?:or|[a-z]+\s+(?:is|are)))"
+# "Yes." / "So, no." / "Therefore: yes." / "the answer is no": yes or no closing a clause.
+_YES_NO = re.compile(
+    r"(?:^|[,.;:!]\s*|\b(?:so|thus|hence|therefore|then|answer\s+is|answer\s+would\s+be|answer)\s*[,:]?\s*)"
+    r"(yes|no)(?=\s*(?:[,.!;:]|$))"
 )
 _HEDGE = re.compile(r"\b(?:could|might|may|possibly|perhaps|maybe)\b")
 
@@ -223,22 +230,26 @@ def _negated(words: list[str], start: int, end: int) -> bool:
 
 
 def _verdict(words: list[str], text: str) -> bool | None:
-    about = _ABOUT_STATEMENT.search(text) is not None or _IT_IS.search(text) is not None
+    names_statement = _ABOUT_STATEMENT.search(text) is not None
+    about = names_statement or _IT_IS.search(text) is not None
     found = None
     for i, word in enumerate(words):
-        polarity = _VERDICT_WORDS.get(word)
-        if polarity is None or word in ("yes", "no"):
-            continue
-        if word == "right" and not (i == len(words) - 1 or words[i + 1] in ("to", "about")):
-            continue  # spatial "right of", "right side"
-        standalone = len(words) <= 3
-        to_say = i + 2 < len(words) and words[i + 1] == "to" and words[i + 2] in ("say", "claim", "state")
-        if about or standalone or to_say:
-            found = polarity != _negated(words, i - 3, i)
+        polarity = _VERDICT_ADJECTIVES.get(word)
+        if polarity is not None:
+            if word == "right" and not (i > 0 and words[i - 1] in ("is", "it's", "that's", "be", "was", "are")):
+                continue  # spatial "to the right", "right side"
+            to_say = i + 2 < len(words) and words[i + 1] == "to" and words[i + 2] in ("say", "claim", "state")
+            if not (about or len(words) <= 3 or to_say):
+                continue
+        else:
+            polarity = _VERDICT_VERBS.get(word)
+            if polarity is None or not names_statement:
+                continue
+        found = polarity != _negated(words, i - 3, i)
     for match in _THE_CASE.finditer(text):
         before = _words(text[max(0, match.start() - 40) : match.start()])
         found = not _negated(before, len(before) - 3, len(before))
-    for match in _STANDALONE_YES_NO.finditer(text):
+    for match in _YES_NO.finditer(text):
         found = match.group(1) == "yes"
     return found
 

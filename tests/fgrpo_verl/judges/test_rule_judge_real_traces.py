@@ -71,6 +71,8 @@ def test_the_car_over_the_cat_restatement() -> None:
          "The lamp reaches the ceiling. The lamp is taller than the chair.", "B", 0.0),
         (question_with_options("Which animal is on the left?", ["dog", "cat"]),
          "Option A, the dog, is on the right. So B is correct.", "B", 1.0),
+        (question_with_options("Which animal is on the left?", ["dog", "cat"]),
+         "The dog is on the right. Between options A and B, B is more plausible.", "B", 1.0),
         # yes/no questions without options
         ("Is there a zebra in the picture?", "The picture shows giraffes. There is no zebra visible.", "No", 1.0),
         ("Is there a zebra in the picture?", "The picture shows giraffes. There is no zebra visible.", "Yes", 0.0),
@@ -99,11 +101,28 @@ def test_undecided_and_cut_off_reasoning_concludes_nothing(think: str) -> None:
         assert _consistent(TF, think, answer) == 0.0
 
 
-def test_a_closing_answer_line_is_not_a_cut_off() -> None:
+def test_only_a_dangling_end_is_a_cut_off() -> None:
     assert not is_cut_off("The statement is true. Answer: True")
     assert not is_cut_off("The cat is on the mat.")
+    assert not is_cut_off("So the answer is B")  # no full stop, but a complete sentence
+    assert not is_cut_off("The cup is at <bbox>[1, 2, 30, 40]</bbox>")
     assert is_cut_off("The cat is on the")
+    assert is_cut_off("There are two skiers on the slope,")
     assert concludes_answer(TF, f"{SCENE} Final answer: False", "False")
+    assert concludes_answer(question_with_options("Which side?", ["left", "right"]), "So the answer is B", "B")
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The statement mentions a car, and the suitcase is to the right.",  # spatial "right" is no verdict
+        "It is a man who holds a cup.",  # "holds" judges nothing without the statement named
+        "No other objects are nearby.",  # "no" opening a noun phrase is no answer
+        "The answer depends on where the car is parked.",
+    ],
+)
+def test_ordinary_sentences_are_not_verdicts(sentence: str) -> None:
+    assert stance(sentence, parse_claim("The dog is on the bed.")) is None
 
 
 def test_claims_are_read_from_statements_and_questions() -> None:
