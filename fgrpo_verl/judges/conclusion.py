@@ -166,10 +166,6 @@ def _text_in(sentence: str, options: Sequence[str]) -> int | None:
     return longest.pop() if len(longest) == 1 else None
 
 
-def _uncertain_after_nothing(sentence: str) -> bool:
-    return _UNCERTAIN.search(sentence) is not None
-
-
 def concluded_option(think: str, options: Sequence[str]) -> int | None:
     """Index (A = 0) of the option ``think`` concludes with, or ``None`` when none is identifiable.
 
@@ -181,7 +177,7 @@ def concluded_option(think: str, options: Sequence[str]) -> int | None:
             index = _text_in(sentence, options)
         if index is not None:
             return index
-        if _uncertain_after_nothing(sentence):
+        if _UNCERTAIN.search(sentence):
             return None
     return None
 
@@ -216,7 +212,8 @@ def _polar_options(options: Sequence[str]) -> bool:
     return sorted(normalize_answer(o) for o in options) in (["false", "true"], ["no", "yes"])
 
 
-def _claim_of(question: str, options: Sequence[str]) -> Claim | None:
+def _claim_of(question: str) -> Claim | None:
+    """The quoted statement of a true/false question, else the yes/no question on its first line."""
     quoted = _QUOTED.findall(question)
     if quoted:
         return parse_claim(quoted[-1])
@@ -302,7 +299,7 @@ def concludes_answer(question: str, think: str, answer: str) -> bool:
     options = options_in_question(question)
     if _polar_options(options) or (not options and _YES_NO_QUESTION.match(question) and _side(answer) is not None):
         wanted = answer_side(answer, options)
-        return wanted is not None and concluded_side(think, _claim_of(question, options), options) is wanted
+        return wanted is not None and concluded_side(think, _claim_of(question), options) is wanted
     if _HOW_MANY.search(question):
         count = answer_count(answer, options)
         if count is not None:

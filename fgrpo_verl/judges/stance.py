@@ -7,12 +7,13 @@ and object: head nouns (last word of the noun phrase, singular) and the relation
 
 :func:`stance` reads one sentence and returns ``True`` (affirms), ``False`` (denies) or ``None``:
 
-1. **Verdicts** about the statement win: "the statement is (not) true / correct / accurate / the
-   case", "it is not accurate to say …", "this confirms / contradicts the statement", "the claim
-   (does not) hold(s)", "… (does not) match(es) the statement", a standalone "yes" / "no",
-   "the answer is true / no". Each verdict word has a polarity; a negator ("not", "n't",
-   "never", "no", "hardly") among the three words before it flips it. The last verdict in the
-   sentence counts.
+1. **Verdicts** about the statement win: adjectives in a sentence about the statement or after
+   "it is" / "this is" ("the statement is (not) true / correct / accurate", "it is not accurate
+   to say …", "Overall, false."), "(not) the case", verbs when the sentence names the statement
+   ("this confirms / contradicts / aligns with the statement", "the claim does not hold"), and
+   "yes" / "no" closing a clause ("Yes, …", "So, no.", "the answer is no"). Each has a polarity;
+   a negator ("not", "n't", "never", "no", "hardly") among the three words before it flips it.
+   The last verdict in the sentence counts.
 2. Otherwise **restatements**: each occurrence of the relation's key word, of its opposite
    ("left" ↔ "right", "above" ↔ "below", "in front" ↔ "behind", "near" ↔ "far", "inside" ↔
    "outside", "bigger" ↔ "smaller", …) or of its inverse ("contains" ↔ "inside") with the claim's
