@@ -105,6 +105,7 @@ _CUE_WORDS = frozenset({
     "defined", "indicates", "need", "needs", "often", "usually", "typically", "generally", "commonly", "normally",
     "frequently", "tend", "tends", "known", "general", "rule",
 })  # fmt: skip
+_MAX_CLAUSES = 8
 _AMBIGUOUS = frozenset({"right", "above", "bear", "short", "long", "over"})
 _NUMBER = r"(?:\d+|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
 _COUNT = re.compile(
@@ -182,8 +183,12 @@ def _has_visual_content(text: str, tokens: list[str], words: tuple[str, ...]) ->
 
 
 def _claim_part(text: str, prefixes: tuple[str, ...]) -> str:
-    """The part of ``text`` that may hold a claim: all of it, or what follows a planning phrase's clause break."""
-    while True:
+    """The part of ``text`` that may hold a claim: all of it, or what follows a planning phrase's clause break.
+
+    At most ``_MAX_CLAUSES`` planning clauses are skipped, so a hostile sentence of thousands of
+    "check the cup;" costs linear time; what is left after them is read as it is.
+    """
+    for _ in range(_MAX_CLAUSES):
         text = _OPENERS.sub("", text, count=1)
         opening = _prefix_pattern(prefixes).match(text)
         if opening is None:
@@ -196,6 +201,7 @@ def _claim_part(text: str, prefixes: tuple[str, ...]) -> str:
         if brk is None:
             return ""
         text = rest[brk.end() :].strip()
+    return text
 
 
 def is_trivial_sentence(

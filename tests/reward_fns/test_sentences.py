@@ -160,7 +160,8 @@ def test_filter_meets_its_targets_on_the_hand_labelled_sentences() -> None:
 def test_filter_is_linear_on_hostile_sentences() -> None:
     import time
 
-    sentence = "Let me " + "check the cup; " * 5000 + "it is red."
     started = time.perf_counter()
-    is_trivial_sentence(sentence)
+    is_trivial_sentence("Let me " + "check the cup; " * 50_000 + "it is red.")
+    is_trivial_sentence("so, " * 50_000 + "hmm")
+    is_trivial_sentence("To see, " * 50_000 + "the cup is red.")
     assert time.perf_counter() - started < 10.0

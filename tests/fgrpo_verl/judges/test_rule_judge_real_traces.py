@@ -200,6 +200,10 @@ def test_rule_judge_beats_the_api_judge_on_the_held_out_traces() -> None:
 def test_hostile_reasoning_is_read_in_linear_time() -> None:
     # One endless sentence full of relation words, entities and negations: quadratic scanning would take minutes.
     think = "the car is not behind the suitcase and " * 4000 + "so the statement is false."
+    choices = question_with_options("Which one?", ["left of the cup", "right of the cup", "above", "below"])
     started = time.perf_counter()
     assert concludes_answer(TF, think, "False")
-    assert time.perf_counter() - started < 10.0
+    assert concludes_answer(TF, "The car might be behind the suitcase. " * 4000, "True")
+    assert concludes_answer(choices, "So not (A), not option B, the answer is " * 3000 + "C.", "C")
+    assert concludes_answer("How many cats are there?", "So there are three cats and " * 4000 + "four dogs.", "3")
+    assert time.perf_counter() - started < 20.0
