@@ -52,7 +52,10 @@ setup(
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["fgrpo_verl*", "reward_fns*", "data_prep*", "recipe*"])
     + find_namespace_packages(include=["hydra_plugins.*"]),
-    package_data={"recipe": ["*.yaml", "**/*.yaml", "**/*.sh", "**/**/*.sh", "**/**/*.sbatch"]},
+    package_data={
+        "recipe": ["*.yaml", "**/*.yaml", "**/*.sh", "**/**/*.sh", "**/**/*.sbatch"],
+        "reward_fns": ["data/*.txt"],
+    },
     include_package_data=True,
     install_requires=CORE,
     extras_require={"dev": DEV, "gpu": GPU},

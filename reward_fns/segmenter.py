@@ -17,9 +17,12 @@ Around pysbd:
   Pieces that are plain take the fast path; the rest go to pysbd one piece at a time, so pysbd
   sees a sentence or two instead of a paragraph.
 * No text is lost: pysbd's segments are mapped back onto the input (see :func:`_pysbd_split`).
+* A piece longer than :data:`PYSBD_MAX_CHARS` (8000 characters) goes to pysbd in chunks cut after
+  a sentence mark or at a space: pysbd is super-linear on long runs without a sentence end, and
+  no real sentence is that long.
 
-The result is pysbd's segmentation of the whole text; the tests check that on generated text
-full of abbreviations, numbers, list items, quotes and boxes.
+Up to that cap the result is pysbd's segmentation of the whole text; the tests check that on
+generated text full of abbreviations, numbers, list items, quotes and boxes.
 """
 
 from __future__ import annotations
@@ -64,6 +67,9 @@ _LINE_MARKER = re.compile(r"^\s*(?:[-*\u2022\u2043]|\w{1,3}[.)]|\()", re.MULTILI
 _NUMBER_BEFORE_MARK = re.compile(r"\d+[.)]")
 # (at most five letters: the longest list marker pysbd knows is the roman numeral "xviii")
 _WORD_BEFORE_MARK = re.compile(r"\b[a-z]{1,5}(?=[.)])")
+
+#: Longest text handed to pysbd in one call (see :func:`_chunks`).
+PYSBD_MAX_CHARS = 8000
 
 _ABBREVIATIONS = frozenset(
     a.strip().lower()
@@ -232,9 +238,30 @@ def _pieces(text: str) -> list[str]:
     return pieces
 
 
+def _chunks(text: str) -> list[str]:
+    """``text`` cut into pieces of at most :data:`PYSBD_MAX_CHARS`, preferably after a sentence mark, else at a space.
+
+    pysbd's rules are super-linear on long runs without a sentence end (a 120 kB run of "(A), not
+    option B," takes it half a minute); no real sentence is this long, so cutting there bounds the
+    cost and leaves every real segmentation alone.
+    """
+    chunks, start = [], 0
+    while len(text) - start > PYSBD_MAX_CHARS:
+        window = text[start : start + PYSBD_MAX_CHARS]
+        cut = max(window.rfind(". "), window.rfind("! "), window.rfind("? "))
+        cut = cut + 1 if cut > 0 else window.rfind(" ")
+        cut = start + (cut if cut > 0 else PYSBD_MAX_CHARS)
+        chunks.append(text[start:cut])
+        start = cut
+    chunks.append(text[start:])
+    return chunks
+
+
 def _split_piece(piece: str) -> list[str]:
     sentences = _fast_split(piece)
-    return _pysbd_split(piece) if sentences is None else sentences
+    if sentences is not None:
+        return sentences
+    return [sentence for chunk in _chunks(piece) for sentence in _pysbd_split(chunk)]
 
 
 @functools.lru_cache(maxsize=4096)

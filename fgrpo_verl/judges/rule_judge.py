@@ -1,8 +1,10 @@
 """The offline judge: rules instead of a model, so the whole pipeline runs with no GPU and no network.
 
-- consistency: 1.0 when the option the reasoning concludes with (``judges.conclusion``) is
-  the option the answer names, else 0.0 — also when the reasoning concludes nothing
-  identifiable. It never fails, so it never returns ``None``.
+- consistency: 1.0 when what the reasoning concludes (``judges.conclusion``: the side it takes on a
+  true/false or yes/no statement, the number it counts, the option it names by letter or text)
+  is what the answer gives, else 0.0 — also when the reasoning concludes nothing (cut off,
+  undecided). It never fails, so it never returns ``None``. For CI, the demo and offline smoke
+  runs; its agreement with hand labels is in ``docs/judges.md``.
 - grounding: with a scene graph, ``CORRECT`` / ``INCORRECT`` / ``SKIP`` by the sentence's
   checkable claims (``judges.scene_graph``); without one, ``SKIP`` (not applicable). A scene
   graph that cannot be read is a counted, logged failure (``None``).

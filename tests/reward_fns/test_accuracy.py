@@ -134,3 +134,44 @@ def test_every_documented_form_names_its_option(index: int, form: str) -> None:
     answer = form.format(L="ABCD"[index], T=CHOICES[index])
     assert accuracy_reward(respond(answer), "ABCD"[index], CHOICES) == 1.0
     assert accuracy_reward(respond(answer), "ABCD"[(index + 1) % 4], CHOICES) == 0.0
+
+
+TRUE_FALSE = ["true", "false"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "truth", "expected"),
+    [
+        # SPEC §1 answer forms: lead-ins are ignored; yes/no name true/false on a true/false item
+        ("No", "B", 1.0),
+        ("No", "false", 1.0),
+        ("no.", "A", 0.0),
+        ("Yes", "true", 1.0),
+        ("Answer: True", "A", 1.0),
+        ("Answer: True", "B", 0.0),
+        ("The answer is false.", "false", 1.0),
+        ("Final answer: False", "B", 1.0),
+        ("**Final answer:** False", "B", 1.0),
+        ("The correct answer is: True", "A", 1.0),
+        ("Answer: A", "A", 1.0),
+        ("Answer: No", "B", 1.0),
+        ("(B) false", "B", 1.0),
+        ("Maybe", "B", 0.0),
+        ("Not true", "B", 0.0),  # negated forms are not read as either option
+    ],
+)
+def test_true_false_answer_forms(answer: str, truth: str, expected: float) -> None:
+    assert accuracy_reward(respond(answer), truth, TRUE_FALSE) == expected
+
+
+def test_yes_no_names_true_false_only_on_true_false_items() -> None:
+    assert accuracy_reward(respond("Yes"), "A", ["yes", "no"]) == 1.0
+    assert accuracy_reward(respond("Yes"), "A", ["left", "right"]) == 0.0
+    assert accuracy_reward(respond("True"), "yes") == 0.0  # free-form yes/no: no mapping the other way
+    assert accuracy_reward(respond("No"), "false") == 1.0  # free-form true/false ground truth
+    assert accuracy_reward(respond("Answer: 3"), "3") == 1.0
+
+
+def test_lead_in_without_an_answer_names_nothing() -> None:
+    assert accuracy_reward(respond("The answer is"), "B", TRUE_FALSE) == 0.0
+    assert accuracy_reward(respond("Answer:"), "true") == 0.0

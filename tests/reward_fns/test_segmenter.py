@@ -174,3 +174,17 @@ def test_boxes_stay_whole_and_in_order(text: str) -> None:
     boxes = re.findall(r"<bbox>[^<>]*</bbox>", text)
     found = [box for s in split_sentences(text) for box in re.findall(r"<bbox>[^<>]*</bbox>", s)]
     assert found == boxes
+
+
+def test_long_runs_without_a_sentence_end_are_split_in_bounded_time() -> None:
+    # pysbd alone takes about half a minute on this 120 kB run (its rules are super-linear here).
+    import time
+
+    from reward_fns.segmenter import PYSBD_MAX_CHARS
+
+    text = "So not (A), not option B, the answer is " * 3000 + "C."
+    started = time.perf_counter()
+    sentences = split_sentences(text)
+    assert time.perf_counter() - started < 20.0
+    assert "".join(sentences).replace(" ", "") == text.replace(" ", "")  # no text lost
+    assert all(len(s) <= PYSBD_MAX_CHARS for s in sentences)
