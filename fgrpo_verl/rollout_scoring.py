@@ -47,12 +47,14 @@ from reward_fns import (
     format_reward,
     is_trivial_sentence,
     parse_bboxes,
+    smart_resize,
     spatial_grounding_reward,
     split_sentences,
     to_model_frame,
 )
 
 logger = logging.getLogger(__name__)
+
 
 class RowFieldError(ValueError):
     """A row field that a channel needs is missing or malformed; the message names the field."""
@@ -327,9 +329,7 @@ class RolloutScorer:
         verdict = await self._ask(row, "consistency", call, tally)
         return _NOT_APPLICABLE if verdict is None else _Channel(float(verdict), 1.0)
 
-    async def _semantic_grounding(
-        self, row: SampleView, acc: float, think: str | None, tally: JudgeTally
-    ) -> _Channel:
+    async def _semantic_grounding(self, row: SampleView, acc: float, think: str | None, tally: JudgeTally) -> _Channel:
         """R_S = #CORRECT / #(CORRECT + INCORRECT); failed sentences (``None``) are left out."""
         if "semantic_grounding" not in self.channels or self._gated(acc) or not think:
             return _NOT_APPLICABLE
@@ -340,7 +340,7 @@ class RolloutScorer:
             self._skip(row, "semantic_grounding", bad)
             return _NOT_APPLICABLE
         scene_graph = row.scene_graph()
-        images = await self.judge.prepare_images(images)  # encoded once, reused by every sentence
+        images = await self.judge.prepare_images(images, self._box_frame(row))  # encoded once, reused by every sentence
         calls = [
             self._ask(
                 row,
@@ -353,6 +353,19 @@ class RolloutScorer:
         labels = [None if label is None else str(label).upper() for label in await asyncio.gather(*calls)]
         correct, graded = labels.count("CORRECT"), labels.count("CORRECT") + labels.count("INCORRECT")
         return _Channel(correct / graded, 1.0) if graded else _NOT_APPLICABLE
+
+    def _box_frame(self, row: SampleView) -> tuple[int, int] | None:
+        """``(width, height)`` of the policy's input frame for image 0 (smart_resize of its original size),
+        the frame its cited boxes are written in; ``None`` when the row does not say its image size."""
+        image = self.config.image
+        try:
+            width, height = row.image_size()
+            resized_h, resized_w = smart_resize(
+                height, width, factor=image.factor, min_pixels=image.min_pixels, max_pixels=image.max_pixels
+            )
+        except (RowFieldError, ValueError):
+            return None
+        return resized_w, resized_h
 
     def _judged_sentences(self, think: str) -> list[tuple[str, str]]:
         """``(sentence, context)`` per non-trivial or flagged sentence; context = the earlier sentences of

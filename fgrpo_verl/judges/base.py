@@ -62,9 +62,10 @@ class Judge(ABC):
             context = screened_context(split_sentences(context))
         return await self._ground_sentence(images, question, context, sentence, scene_graph, tally)
 
-    async def prepare_images(self, images: Sequence[Any] | None) -> Any:
+    async def prepare_images(self, images: Sequence[Any] | None, box_frame: tuple[int, int] | None = None) -> Any:
         """The images in the form :meth:`ground_sentence` takes fastest; call once per rollout and pass
-        the result for each of its sentences. This judge takes them as they are."""
+        the result for each of its sentences. ``box_frame``: the ``(width, height)`` in which the policy
+        writes box coordinates (its input frame). This judge takes the images as they are."""
         return images
 
     def stats(self) -> dict[str, float]:

@@ -63,9 +63,15 @@ def image_bytes(image: Any) -> bytes:
 
 @dataclasses.dataclass(frozen=True)
 class EncodedImages:
-    """A sample's images, already downscaled and encoded as ``data:`` URLs (reused for every sentence)."""
+    """A sample's images, already downscaled and encoded as ``data:`` URLs (reused for every sentence),
+    and the ``(width, height)`` frame in which the policy's cited boxes are written (``None``: unknown).
+
+    The judge sees its own downscaled copy, not the policy's input; without the frame a cited
+    ``[x1,y1,x2,y2]`` could not be placed on the image it is shown.
+    """
 
     urls: tuple[str, ...]
+    box_frame: tuple[int, int] | None = None
 
 
 def downscaled_size(width: int, height: int, max_pixels: int) -> tuple[int, int]:

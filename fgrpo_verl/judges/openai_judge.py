@@ -224,23 +224,24 @@ class OpenAIJudge(Judge):
         tally: JudgeTally | None,
     ) -> str | None:
         try:
-            urls = list(images.urls) if isinstance(images, EncodedImages) else self._encode(images)
+            prepared = images if isinstance(images, EncodedImages) else EncodedImages(tuple(self._encode(images)))
         except (ValueError, OSError) as err:
             # A sample whose image cannot be read is not gradable: a counted, logged failure, not a crash.
             logger.warning("judge: cannot encode the sample's images (%s); grounding not applicable", err)
             self._stats.count("failures", tally)
             return None
-        return await self._judge(grounding_messages(urls, question, context, sentence), GROUNDING_LABELS, tally)
+        messages = grounding_messages(list(prepared.urls), question, context, sentence, box_frame=prepared.box_frame)
+        return await self._judge(messages, GROUNDING_LABELS, tally)
 
     def _encode(self, images: Sequence[Any] | None) -> list[str]:
         return image_data_urls(images, max_pixels=self.image_max_pixels)
 
-    async def prepare_images(self, images: Sequence[Any] | None) -> Any:
+    async def prepare_images(self, images: Sequence[Any] | None, box_frame: tuple[int, int] | None = None) -> Any:
         """The images as :class:`EncodedImages` (downscaled, base64 data URLs), encoded once in a worker
         thread so that every sentence of a rollout reuses them; unreadable images are returned as given
         (each sentence then fails alone, counted)."""
         try:
-            return EncodedImages(tuple(await asyncio.to_thread(self._encode, images)))
+            return EncodedImages(tuple(await asyncio.to_thread(self._encode, images)), box_frame)
         except (ValueError, OSError):
             return images
 
@@ -325,7 +326,9 @@ class OpenAIJudge(Judge):
                     timeout = aiohttp.ClientTimeout(
                         total=None, sock_connect=self.connect_timeout_s, sock_read=self.timeout_s
                     )
-                    async with session.post(endpoint.url, data=body, headers=_JSON_HEADERS, timeout=timeout) as response:
+                    async with session.post(
+                        endpoint.url, data=body, headers=_JSON_HEADERS, timeout=timeout
+                    ) as response:
                         if response.status != 200:
                             # Redact the whole body first: cutting it first could leave a fragment of the key.
                             error_body = self._api_key.redact(await response.text())

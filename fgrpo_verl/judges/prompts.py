@@ -127,14 +127,34 @@ def consistency_messages(question: str, think: str, answer: str) -> list[dict[st
     return [{"role": "system", "content": CONSISTENCY_SYSTEM}, {"role": "user", "content": user}]
 
 
-def grounding_messages(image_urls: list[str], question: str, context: str, sentence: str) -> list[dict[str, Any]]:
+def grounding_messages(
+    image_urls: list[str],
+    question: str,
+    context: str,
+    sentence: str,
+    box_frame: tuple[int, int] | None = None,
+) -> list[dict[str, Any]]:
     """Chat messages asking whether ``sentence`` is an accurate claim about the images (given as data URLs).
 
-    Order: system prompt, images, question, the reasoning so far, then the sentence judged —
+    ``box_frame`` = ``(W, H)``: the policy writes box coordinates in pixels of the first image resized
+    to W×H (its input frame), which is not the size of the copy the judge sees; the prompt says so,
+    so that a cited box can be placed on the image.
+
+    Order: system prompt, images, box frame, question, the reasoning so far, then the sentence judged —
     consecutive sentences of one rollout share everything up to the previous sentence.
     """
+    frame = (
+        [
+            f"BOX COORDINATES: any [x1,y1,x2,y2] in the reasoning is in pixels of the first image resized to "
+            f"{box_frame[0]}x{box_frame[1]} (x to the right, y down from the top-left corner); scale them to the "
+            "image you see before checking a box."
+        ]
+        if box_frame
+        else []
+    )
     text = "\n\n".join(
         [
+            *frame,
             "QUESTION asked about the image(s):",
             fence("QUESTION", question),
             "REASONING SO FAR (context only, do not judge it):",

@@ -79,3 +79,26 @@ def test_the_judge_screens_a_context_handed_to_it_directly(row: dict) -> None:
 
         assert asyncio.run(go()) == "CORRECT"
     assert _contexts(server) == ["The cup is red."]
+
+
+def test_the_judge_is_told_the_policy_frame_its_boxes_are_written_in(row: dict) -> None:
+    from reward_fns import smart_resize
+
+    width, height = (int(v) for v in row["extra_info"]["image_sizes"][0])
+    config = FGRPOConfig.from_dict({})
+    frame_h, frame_w = smart_resize(
+        height,
+        width,
+        factor=config.image.factor,
+        min_pixels=config.image.min_pixels,
+        max_pixels=config.image.max_pixels,
+    )
+    with LoopbackJudgeServer(record_payloads=True) as server:
+        _score(server, row, "The red circle is at <bbox>[10,10,40,40]</bbox>. The blue square is on the right.")
+    texts = [
+        p["messages"][-1]["content"][-1]["text"]
+        for p in server.payloads
+        if isinstance(p["messages"][-1]["content"], list)
+    ]
+    assert len(texts) == 2
+    assert all(f"resized to {frame_w}x{frame_h}" in text for text in texts)

@@ -248,3 +248,13 @@ def test_grounding_request_puts_images_before_the_fenced_text() -> None:
     assert parts[0] == {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
     assert unfence("SENTENCE", parts[-1]["text"]) == "It is left."
     assert unfence("CONTEXT", parts[-1]["text"]) == "First sentence."
+
+
+def test_grounding_prompt_states_the_frame_of_cited_boxes_before_the_question() -> None:
+    text = grounding_messages(["data:image/png;base64,AAAA"], "Where?", "", "The cup is at [1,2,3,4].", (644, 476))[1][
+        "content"
+    ][-1]["text"]
+    assert "resized to 644x476" in text
+    assert text.index("644x476") < text.index("Where?")  # per-sample, so it sits in the shared prefix
+    without = grounding_messages(["data:image/png;base64,AAAA"], "Where?", "", "The cup is at [1,2,3,4].")
+    assert "BOX COORDINATES" not in without[1]["content"][-1]["text"]
