@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 
 import aiohttp
 
@@ -93,13 +94,14 @@ def _server_process(latency_ms: float) -> Iterator[str]:
     command = [
         sys.executable,
         "-m",
-        "fgrpo_verl.judges.loopback_server",
+        "tests.support.loopback_server",
         "--port",
         "0",
         "--latency-ms",
         str(latency_ms),
     ]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    # The server lives in tests/support: run it from the repository root so that `tests` imports.
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
     try:
         line = child.stdout.readline()
         if " at http" not in line:

@@ -6,7 +6,6 @@
 - :func:`looks_like_judge_injection` — policy text that addresses the judge (after ``judges.normalize``);
 - :func:`parse_verdict` — the one explicit label of a judge's reply, or ``None``;
 - :mod:`fgrpo_verl.judges.redaction` — credentials kept out of URLs, logs and errors;
-- :mod:`fgrpo_verl.judges.loopback_server` — a local fault-injecting server for tests and benchmarks.
 """
 
 from fgrpo_verl.judges.base import Judge

@@ -21,8 +21,8 @@ from omegaconf import OmegaConf, open_dict
 
 from fgrpo_verl.channels import extra_info_keys
 from fgrpo_verl.config import ConfigError
-from fgrpo_verl.judges.loopback_server import LoopbackJudgeServer
 from fgrpo_verl.reward_manager import FGRPORewardManager, register_reward_manager, task_score
+from tests.support.loopback_server import LoopbackJudgeServer
 from tests.support.tiny_qwen import MAX_PIXELS, MIN_PIXELS
 
 # The policy's frame in these tests is the tiny Qwen processor's (its image processor's bounds).

@@ -11,8 +11,8 @@ import torch
 from fgrpo_verl.config import FGRPOConfig
 from fgrpo_verl.judges import OpenAIJudge, build_judge
 from fgrpo_verl.judges.health import SKIP_JUDGE_CHECK_ENV, startup_problems
-from fgrpo_verl.judges.loopback_server import LoopbackJudgeServer
 from fgrpo_verl.preflight import SKIP_GPU_CHECK_ENV, preflight
+from tests.support.loopback_server import LoopbackJudgeServer
 from tests.support.recipe_config import compose_recipe, recipe_config
 
 

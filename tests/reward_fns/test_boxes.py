@@ -158,8 +158,10 @@ LARGE_BOX = st.builds(
 @settings(max_examples=60, deadline=None)
 @given(st.lists(LARGE_BOX, min_size=1, max_size=5), st.floats(-3, 3), st.floats(-3, 3))
 def test_small_shift_keeps_reward_high(boxes: list, dx: float, dy: float) -> None:
+    # Worst case: a 100x100 box moved by (3, 3). IoU = 97² / (2·100² − 97²) = 0.8884, and the CIoU centre
+    # penalty ρ²/c² = 18 / (2·103²) = 0.0008 (equal aspect ratios, so no v term): R_G >= 0.8875.
     shifted = [[x1 + dx, y1 + dy, x2 + dx, y2 + dy] for x1, y1, x2, y2 in boxes]
-    assert spatial_grounding_reward(shifted, boxes) > 0.9
+    assert spatial_grounding_reward(shifted, boxes) > 0.887
 
 
 def test_matching_maximises_the_clipped_sum_not_the_raw_one() -> None:

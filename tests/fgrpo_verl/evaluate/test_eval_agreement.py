@@ -8,7 +8,7 @@ import pytest
 
 from fgrpo_verl.evaluate.__main__ import main
 from fgrpo_verl.evaluate.agreement import LabelItem, agreement, cohen_kappa, confusion_matrix, load_labels
-from fgrpo_verl.judges.loopback_server import LoopbackJudgeServer
+from tests.support.loopback_server import LoopbackJudgeServer
 
 
 def _pairs(counts: dict[tuple[str, str], int]) -> tuple[list[str], list[str]]:

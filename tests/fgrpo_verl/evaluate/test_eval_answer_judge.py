@@ -18,8 +18,8 @@ from aiohttp import web
 
 from fgrpo_verl.evaluate.__main__ import main
 from fgrpo_verl.evaluate.answer_judge import free_form_answer
-from fgrpo_verl.judges.loopback_server import rule_verdict
 from fgrpo_verl.judges.prompts import unfence
+from tests.support.loopback_server import rule_verdict
 
 
 class AnswerServer:

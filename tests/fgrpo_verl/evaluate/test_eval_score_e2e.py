@@ -29,8 +29,8 @@ from data_prep.schema import SpatialItem
 from data_prep.writer import RowWriter
 from fgrpo_verl.evaluate.__main__ import main
 from fgrpo_verl.evaluate.compare import compare_runs
-from fgrpo_verl.judges.loopback_server import LoopbackJudgeServer
 from reward_fns import to_model_frame
+from tests.support.loopback_server import LoopbackJudgeServer
 
 KINDS = ("consistent", "inconsistent", "ungrounded", "wrong", "truncated", "missing")
 CIRCULAR_GROUPS = 3

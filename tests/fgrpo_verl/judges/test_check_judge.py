@@ -9,8 +9,8 @@ import pytest
 
 from fgrpo_verl.cli import main
 from fgrpo_verl.judges.health import check_endpoint
-from fgrpo_verl.judges.loopback_server import LoopbackJudgeServer
 from fgrpo_verl.judges.redaction import redact_url
+from tests.support.loopback_server import LoopbackJudgeServer
 
 KEY = "sk-check-7d1e2f3a-never-print-me"
 KEY_ENV = "FGRPO_TEST_CHECK_KEY"

@@ -11,7 +11,7 @@ from PIL import Image
 
 from fgrpo_verl.config import ConfigError, JudgeConfig
 from fgrpo_verl.judges import CONSISTENCY_LABELS, GROUNDING_LABELS, OpenAIJudge, build_judge
-from fgrpo_verl.judges.loopback_server import LoopbackJudgeServer
+from tests.support.loopback_server import LoopbackJudgeServer
 
 QUESTION = "Is the red circle left or right of the blue square?\n(A) left\n(B) right"
 THINK_A = "The red circle is at x=10 and the blue square at x=200. So the answer is (A)."

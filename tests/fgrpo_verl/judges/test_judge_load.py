@@ -19,8 +19,8 @@ from fgrpo_verl.judges import OpenAIJudge, build_judge
 from fgrpo_verl.judges import openai_judge as openai_judge_module
 from fgrpo_verl.judges.endpoints import EndpointPool
 from fgrpo_verl.judges.images import downscale, downscaled_size, image_data_urls
-from fgrpo_verl.judges.loopback_server import LoopbackJudgeServer
 from fgrpo_verl.rollout_scoring import RolloutScorer
+from tests.support.loopback_server import LoopbackJudgeServer
 
 QUESTION = "Is the red circle left or right of the blue square?\nOptions:\n(A) left\n(B) right"
 

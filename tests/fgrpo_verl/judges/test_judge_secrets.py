@@ -13,8 +13,8 @@ import pytest
 from fgrpo_verl.config import ConfigError, JudgeConfig
 from fgrpo_verl.evaluate.__main__ import main
 from fgrpo_verl.judges import OpenAIJudge
-from fgrpo_verl.judges.loopback_server import LoopbackJudgeServer
 from fgrpo_verl.judges.redaction import MASK, check_judge_url, redact, redact_url
+from tests.support.loopback_server import LoopbackJudgeServer
 
 # Long enough that a 200-character cut of an echoed header ends inside it.
 LONG_KEY = "sk-proj-" + "".join(f"{i:03d}Zq" for i in range(60))

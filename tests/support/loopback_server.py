@@ -1,6 +1,6 @@
 """A real chat-completions server on 127.0.0.1 that judges by rule and injects faults on request.
 
-For tests, benchmarks and the offline demo: it speaks ``POST /v1/chat/completions`` (plus
+For tests and benchmarks (it lives in ``tests/support``, not in the package): it speaks ``POST /v1/chat/completions`` (plus
 ``GET /health`` and ``GET /v1/models``) over real HTTP, in a background thread with its own
 event loop, on an ephemeral port::
 
@@ -340,7 +340,7 @@ def _check_behaviour(name: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m fgrpo_verl.judges.loopback_server --port 8000 [--latency-ms 20] [--fault http_503=0.1 ...]``"""
+    """``python -m tests.support.loopback_server --port 8000 [--latency-ms 20] [--fault http_503=0.1 ...]``"""
     parser = argparse.ArgumentParser(description="Serve a rule-based judge on 127.0.0.1 (for local runs and demos).")
     parser.add_argument("--port", type=int, default=0, help="port to bind (0: any free port)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before every reply")
