@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-from argparse import ArgumentTypeError
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -198,59 +196,3 @@ class RejectLog:
                 f"{len(self.rejects)} of {self.lines} lines of {self.path} rejected (share {self.share:.3f} > "
                 f"--max-reject-share {max_share}); see {rejects_file} (the other outputs are written)"
             )
-
-
-def share_in_unit_interval(text: str) -> float:
-    """argparse type: a share in [0, 1]."""
-    value = _float(text)
-    if not 0.0 <= value <= 1.0:
-        raise ArgumentTypeError(f"must be a share in [0, 1], got {text}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise ArgumentTypeError(f"must be an integer >= 0, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    value = _float(text)
-    if value <= 0:
-        raise ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """argparse type: a finite number >= 0."""
-    value = _float(text)
-    if value < 0:
-        raise ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise ArgumentTypeError(f"must be a finite number, got {text}")
-    return value
