@@ -24,6 +24,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from data_prep.readers import Unreadable, json_line_values
+
 #: The default bound on the rejected share of an input's lines (``data_prep`` uses the same).
 DEFAULT_MAX_REJECT_SHARE = 0.05
 
@@ -146,28 +148,15 @@ def check_parquets(paths: Sequence[str | Path], columns: Sequence[str]) -> int:
 def iter_json_lines(path: str | Path) -> Iterator[tuple[int, Any | Reject]]:
     """``(line_number, value)`` for each non-blank line of a JSONL file (1-based numbers).
 
-    ``value`` is the parsed JSON, or a :class:`Reject` (reason ``bad_encoding`` or ``not_json``)
-    for a line that is not UTF-8 or not one JSON value: a truncated last line, for instance.
-    Lines are read as bytes so that one bad byte costs one line, not the file.
+    ``value`` is the parsed JSON value of any type (the callers check the fields), or a
+    :class:`Reject` (``bad_encoding``, ``bad_json``) for a line the shared JSONL reader,
+    :func:`data_prep.readers.json_line_values`, cannot read.
     """
     with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, 1):
-            where = f"{path}:{number}"
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                yield (
-                    number,
-                    Reject(where, "bad_encoding", f"not UTF-8 (byte {err.start}: {raw[err.start : err.start + 1]!r})"),
-                )
-                continue
-            if not text.strip():
-                continue
-            try:
-                yield number, json.loads(text)
-            except (json.JSONDecodeError, RecursionError) as err:
-                detail = err.msg if isinstance(err, json.JSONDecodeError) else "nested too deeply"
-                yield number, Reject(where, "not_json", f"not a JSON value ({detail}); truncated?")
+        for number, value in json_line_values(handle, str(path)):
+            if isinstance(value, Unreadable):
+                value = Reject(value.where, value.reason, value.detail)
+            yield number, value
 
 
 @dataclasses.dataclass

@@ -122,7 +122,7 @@ AGREEMENT_CASES = [
     ("image file missing", _lines(*GOOD, _grounding(0, images=["nope.png"])), ["missing_image"], ["c0", "c1", "c2"]),
     ("images not a list", _lines(*GOOD, _grounding(0, images="a.png")), ["bad_record"], ["c0", "c1", "c2"]),
     ("choices a string", _lines(_consistency(9, choices="LR"), *GOOD), ["bad_record"], ["c0", "c1", "c2"]),
-    ("truncated line", _lines(*GOOD, b'{"id": "c3", "task": "consis'), ["not_json"], ["c0", "c1", "c2"]),
+    ("truncated line", _lines(*GOOD, b'{"id": "c3", "task": "consis'), ["bad_json"], ["c0", "c1", "c2"]),
     ("bad encoding", _lines(GOOD[0], b'{"id": "c5", "question": "\xff"}\n', *GOOD[1:]), ["bad_encoding"],
      ["c0", "c1", "c2"]),
     ("unknown label", _lines(*GOOD, _consistency(4, "MAYBE")), ["bad_label"], ["c0", "c1", "c2"]),
