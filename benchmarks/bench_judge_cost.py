@@ -47,6 +47,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fgrpo_verl.checks import integer_arg, number_arg
 from fgrpo_verl.config import JudgeConfig
 from fgrpo_verl.judges.images import downscaled_size
 from fgrpo_verl.judges.parsing import CONSISTENCY_LABELS, GROUNDING_LABELS
@@ -309,18 +310,25 @@ def measure(step, tokens: QwenTokens, judge_max_pixels: int, block_size: int, ca
 
 def _size(text: str) -> tuple[int, int]:
     width, sep, height = text.lower().partition("x")
-    if not sep or not width.isdigit() or not height.isdigit() or int(width) < 1 or int(height) < 1:
+    if not sep:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 1280x960, got {text!r}")
-    return int(width), int(height)
+    side = integer_arg(low=1)
+    try:
+        return side(width), side(height)
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"each side of WIDTHxHEIGHT {err}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    parser.add_argument("--prompts", type=int, default=128, help="questions per step (%(default)s)")
-    parser.add_argument("--rollouts", type=int, default=5, help="rollouts per question (%(default)s)")
+    parser.add_argument("--prompts", type=integer_arg(low=1), default=128, help="questions per step (%(default)s)")
+    parser.add_argument("--rollouts", type=integer_arg(low=1), default=5, help="rollouts per question (%(default)s)")
     parser.add_argument(
-        "--accuracy", type=float, default=0.6, help="share of correct, hence judged, rollouts (%(default)s)"
+        "--accuracy",
+        type=number_arg(low=0.0, high=1.0),
+        default=0.6,
+        help="share of correct, hence judged, rollouts (%(default)s)",
     )
     parser.add_argument(
         "--image-size", type=_size, default=(1280, 960), help="WIDTHxHEIGHT of each image (%(default)s)"
@@ -328,14 +336,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--image-max-pixels", type=int, default=JudgeConfig.image_max_pixels,
                         help="fgrpo.judge.image_max_pixels (%(default)s)")  # fmt: skip
     parser.add_argument("--generations", type=Path, help="JSONL of rollouts instead of synthetic ones")
-    parser.add_argument("--block-size", type=int, default=16, help="vLLM KV block size (%(default)s)")
+    parser.add_argument("--block-size", type=integer_arg(low=1), default=16, help="vLLM KV block size (%(default)s)")
     parser.add_argument("--cache-tokens", type=int, default=None, help="LRU prefix-cache capacity (default: unbounded)")
     parser.add_argument("--prefill-tok-s", type=float, default=DEFAULT_PREFILL_TOK_S, help="per GPU (%(default)s)")
     parser.add_argument("--decode-tok-s", type=float, default=DEFAULT_DECODE_TOK_S, help="per GPU (%(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if not 0.0 <= args.accuracy <= 1.0 or args.prompts < 1 or args.rollouts < 1 or args.block_size < 1:
-        parser.error("need 0 <= --accuracy <= 1 and --prompts, --rollouts, --block-size >= 1")
 
     if args.generations is not None:
         step = generations_step(args.generations, args.rollouts, args.image_size)

@@ -13,34 +13,9 @@ from typing import Any
 from data_prep.readers import ReadLog, SourceError, collecting_unreadable
 from data_prep.schema import RowRejected, SpatialItem
 from data_prep.writer import RowWriter, TooManyRejects
+from fgrpo_verl.checks import integer_arg, number_arg
 
 logger = logging.getLogger(__name__)
-
-
-def share(text: str) -> float:
-    """``argparse`` type of a share in [0, 1] (e.g. ``--max-reject-share``)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
-    return value
-
-
-def count(minimum: int) -> Callable[[str], int]:
-    """``argparse`` type of a whole number ``>= minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {value}")
-        return value
-
-    return parse
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:
@@ -78,14 +53,18 @@ def builder_cli(
             default=default_source,
             help=f"local file/dir, or a Hugging Face id hf:OWNER/NAME (default {default_source})",
         )
-        parser.add_argument("--limit", type=count(0), default=None, help="stop after N source records")
+        parser.add_argument("--limit", type=integer_arg(low=0), default=None, help="stop after N source records")
     parser.add_argument(
         "--split", default=default_split, help=f"split to read and label rows with (default {default_split})"
     )
-    parser.add_argument("--max-reject-share", type=share, default=0.05, help="exit 1 when more are rejected")
+    parser.add_argument(
+        "--max-reject-share", type=number_arg(low=0.0, high=1.0), default=0.05, help="exit 1 when more are rejected"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for any shuffling the builder does")
-    parser.add_argument("--token-budget", type=count(1), default=None, help="report prompts longer than this (tokens)")
-    parser.add_argument("--row-group-size", type=count(1), default=256, help="rows per parquet row group")
+    parser.add_argument(
+        "--token-budget", type=integer_arg(low=1), default=None, help="report prompts longer than this (tokens)"
+    )
+    parser.add_argument("--row-group-size", type=integer_arg(low=1), default=256, help="rows per parquet row group")
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     if add_arguments is not None:
         add_arguments(parser)

@@ -28,7 +28,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from data_prep.cli import run_tool, same_file, setup_logging, share
+from data_prep.cli import run_tool, same_file, setup_logging
 from data_prep.readers import (
     SourceError,
     Unreadable,
@@ -40,6 +40,7 @@ from data_prep.readers import (
 )
 from data_prep.schema import RowRejected
 from data_prep.writer import RowWriter
+from fgrpo_verl.checks import number_arg
 from reward_fns import accuracy_reward
 
 logger = logging.getLogger(__name__)
@@ -207,11 +208,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="built parquet file")
     parser.add_argument("--generations", required=True, help="rollouts JSONL: {index, data_source, response}")
     parser.add_argument("--out", required=True, help="filtered parquet file")
-    parser.add_argument("--keep-share", type=share, default=0.1, help="share of the all-right/all-wrong items kept")
+    parser.add_argument(
+        "--keep-share",
+        type=number_arg(low=0.0, high=1.0),
+        default=0.1,
+        help="share of the all-right/all-wrong items kept",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--missing", choices=MISSING_POLICIES, default="rest", help="items without rollouts")
     parser.add_argument(
-        "--max-reject-share", type=share, default=0.0, help="data rows are built rows: any invalid row fails by default"
+        "--max-reject-share",
+        type=number_arg(low=0.0, high=1.0),
+        default=0.0,
+        help="data rows are built rows: any invalid row fails by default",
     )
     args = parser.parse_args(argv)
     setup_logging()

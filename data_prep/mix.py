@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from data_prep.cli import count, run_tool, same_file, setup_logging, share
+from data_prep.cli import run_tool, same_file, setup_logging
 from data_prep.readers import SourceError, iter_batches, row_file
 from data_prep.schema import RowRejected
 from data_prep.writer import RowWriter, TooManyRejects
+from fgrpo_verl.checks import integer_arg, number_arg
 
 logger = logging.getLogger(__name__)
 
@@ -233,12 +234,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-val", default=None)
     parser.add_argument("--val-share", type=float, default=0.0)
     parser.add_argument(
-        "--num", type=count(1), default=None, help="total rows (train + val); default: all a mix allows"
+        "--num", type=integer_arg(low=1), default=None, help="total rows (train + val); default: all a mix allows"
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--allow-repeat", action="store_true", help="repeat rows of inputs shorter than their share")
     parser.add_argument(
-        "--max-reject-share", type=share, default=0.0, help="inputs are built files: any invalid row fails by default"
+        "--max-reject-share",
+        type=number_arg(low=0.0, high=1.0),
+        default=0.0,
+        help="inputs are built files: any invalid row fails by default",
     )
     args = parser.parse_args(argv)
     setup_logging()

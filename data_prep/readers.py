@@ -22,7 +22,7 @@ import csv
 import dataclasses
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -114,35 +114,56 @@ def _has_bad_text(value: Any) -> bool:
 # --------------------------------------------------------------------------- JSON lines
 
 
+def json_line_values(lines: Iterable[bytes], name: str) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` for each non-blank line of JSON-lines bytes; the one JSONL line reader.
+
+    ``value`` is the line's JSON value, of any type (the caller checks it), or an :class:`Unreadable`
+    at ``{name}:{line}``: reason ``bad_encoding`` for a line that is not UTF-8, ``bad_json`` for one
+    that is not one JSON value (a truncated last line, nesting too deep for the parser). Line 1 may
+    open with a byte order mark; a line of whitespace only is skipped. The lines are bytes so that
+    one bad byte costs one line, not the file.
+    """
+    for lineno, raw in enumerate(lines, 1):
+        where = f"{name}:{lineno}"
+        try:
+            text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            byte = raw[exc.start : exc.start + 1]
+            yield (
+                lineno,
+                Unreadable(where, "bad_encoding", f"not UTF-8 text ({exc.reason} at byte {exc.start}: {byte!r})"),
+            )
+            continue
+        if not text.strip():
+            continue
+        try:
+            yield lineno, json.loads(text.rstrip("\r\n"))  # without the line end, the column is on this line
+        except (json.JSONDecodeError, RecursionError) as exc:
+            why = f"{exc.msg}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            yield lineno, Unreadable(where, "bad_json", f"not a JSON line ({why})")
+
+
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, object)`` for every readable line of a JSON-lines file; blank lines are skipped."""
+    """``(line number, object)`` for every readable line of a JSON-lines file whose value is a JSON object.
+
+    Lines :func:`json_line_values` cannot read, and values that are not objects (``not_a_record``), are noted
+    with :func:`note_unreadable`.
+    """
     path = Path(path)
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below; bytes so that one bad line is one reject
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise _open_error(path, exc) from exc
     with fh:
-        for lineno, raw in enumerate(fh, 1):
-            if not raw.strip():
-                continue
-            try:
-                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
+        for lineno, value in json_line_values(fh, str(path)):
+            if isinstance(value, Unreadable):
+                note_unreadable(value.where, value.reason, value.detail)
+            elif not isinstance(value, dict):
                 note_unreadable(
-                    f"{path}:{lineno}", "bad_encoding", f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+                    f"{path}:{lineno}", "not_a_record", f"expected a JSON object, got {type(value).__name__}"
                 )
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                note_unreadable(f"{path}:{lineno}", "bad_json", f"not a JSON line ({exc.msg}, column {exc.colno})")
-                continue
-            if not isinstance(record, dict):
-                note_unreadable(
-                    f"{path}:{lineno}", "not_a_record", f"expected a JSON object, got {type(record).__name__}"
-                )
-                continue
-            yield lineno, record
+            else:
+                yield lineno, value
 
 
 # --------------------------------------------------------------------------- JSON documents

@@ -1,9 +1,14 @@
-"""Argument checks shared by the config, the maths and the demo settings, with one wording.
+"""Argument checks shared by the config, the maths, the demo settings and every command line, with one wording.
 
 Every failure reads ``{key} must be {requirement}, got {value!r}``, where the requirement states
 the type and the whole range at once (``a finite number in [0, 1]``, ``an integer >= 1``), so a
 user sees everything the key accepts from one message. ``error`` picks the exception class
 (:class:`~fgrpo_verl.config.ConfigError` for config keys, ``ValueError`` elsewhere).
+
+:func:`number_arg` and :func:`integer_arg` are the same checks as ``argparse`` ``type=`` converters
+(for ``fgrpo-verl``, ``python -m fgrpo_verl.evaluate``, the ``data_prep`` tools and the benchmarks).
+argparse names the flag itself, so their message is ``argument --flag: must be {requirement}, got
+{text}`` (the text quoted when it is not a number at all).
 
 ``bool`` is refused wherever a number is asked for: ``True`` is an ``int`` to Python, but a flag
 in a numeric setting is always a typo. Integer-valued floats are accepted as integers, because
@@ -12,8 +17,10 @@ YAML and command-line overrides write ``8.0`` for ``8``; ``2.5`` for a count is 
 
 from __future__ import annotations
 
+import argparse
 import math
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 
@@ -37,6 +44,26 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _number_requirement(value: Any, low: float | None, high: float | None, positive: bool) -> str | None:
+    """``None`` when ``value`` is a finite real number in range, else the requirement it misses."""
+    if (
+        not _is_real(value)
+        or not math.isfinite(value)
+        or (positive and not value > 0)
+        or (low is not None and value < low)
+        or (high is not None and value > high)
+    ):
+        return _requirement("a finite number", low, high, positive)
+    return None
+
+
+def _integer_requirement(value: Any, low: int | None) -> str | None:
+    """``None`` when ``value`` is an integer (not a bool) ``>= low``, else the requirement it misses."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or (low is not None and value < low):
+        return _requirement("an integer", low, None, False)
+    return None
+
+
 def number(
     key: str,
     value: Any,
@@ -48,14 +75,9 @@ def number(
 ) -> float:
     """``value`` as a float when it is a finite real number with ``low <= value <= high``
     (``0 < value`` when ``positive``); otherwise ``error`` naming ``key``."""
-    if (
-        not _is_real(value)
-        or not math.isfinite(value)
-        or (positive and not value > 0)
-        or (low is not None and value < low)
-        or (high is not None and value > high)
-    ):
-        raise error(f"{key} must be {_requirement('a finite number', low, high, positive)}, got {value!r}")
+    requirement = _number_requirement(value, low, high, positive)
+    if requirement is not None:
+        raise error(f"{key} must be {requirement}, got {value!r}")
     return float(value)
 
 
@@ -63,8 +85,9 @@ def integer(key: str, value: Any, *, low: int | None = None, error: type[ValueEr
     """``value`` as an int when it is an integer (or an integer-valued float) ``>= low``; else ``error``."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or (low is not None and value < low):
-        raise error(f"{key} must be {_requirement('an integer', low, None, False)}, got {value!r}")
+    requirement = _integer_requirement(value, low)
+    if requirement is not None:
+        raise error(f"{key} must be {requirement}, got {value!r}")
     return int(value)
 
 
@@ -73,3 +96,32 @@ def flag(key: str, value: Any, *, error: type[ValueError] = ValueError) -> bool:
     if not isinstance(value, bool):
         raise error(f"{key} must be true or false, got {value!r}")
     return value
+
+
+# --------------------------------------------------------------------------- command-line types
+
+
+def number_arg(
+    *, low: float | None = None, high: float | None = None, positive: bool = False
+) -> Callable[[str], float]:
+    """argparse ``type=``: ``float(text)`` checked as :func:`number` checks it (``nan`` and ``inf`` refused)."""
+    return _converter(float, lambda value: _number_requirement(value, low, high, positive))
+
+
+def integer_arg(*, low: int | None = None) -> Callable[[str], int]:
+    """argparse ``type=``: ``int(text)`` checked as :func:`integer` checks it; ``8.0`` is refused (counts are whole)."""
+    return _converter(int, lambda value: _integer_requirement(value, low))
+
+
+def _converter(convert: Callable[[str], Any], missed: Callable[[Any], str | None]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None  # not a number at all: refused below, and the text is shown quoted
+        requirement = missed(value)
+        if requirement is not None:
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text if value is not None else repr(text)}")
+        return value
+
+    return parse

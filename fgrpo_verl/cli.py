@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from fgrpo_verl.channels import CONSTRAINTS
+from fgrpo_verl.checks import integer_arg, number_arg
 from fgrpo_verl.demo.settings import (
     DEFAULT_ETAS,
     DEFAULT_LAMBDA_MAXES,
@@ -31,33 +31,10 @@ from fgrpo_verl.demo.settings import (
 )
 from fgrpo_verl.judges import health
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
-
-
-def _number(text: str, *, low: float = 0.0, strict: bool = False) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value < low or (strict and value == low):
-        raise argparse.ArgumentTypeError(f"expected a finite number {'>' if strict else '>='} {low:g}, got {text!r}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    return _number(text)
-
-
-def _positive(text: str) -> float:
-    return _number(text, strict=True)
+_positive_int = integer_arg(low=1)
+_non_negative = number_arg(low=0.0)
+_positive = number_arg(positive=True)
+_tau_value = number_arg(low=0.0, high=1.0)  # τ bounds a mean of scores in [0, 1]
 
 
 def _tau(text: str, allow_list: bool) -> tuple[str, list[float]]:
@@ -68,12 +45,12 @@ def _tau(text: str, allow_list: bool) -> tuple[str, list[float]]:
         raise argparse.ArgumentTypeError(f"expected CONSTRAINT=VALUE (e.g. {example}), got {text!r}")
     if name not in CONSTRAINTS:
         raise argparse.ArgumentTypeError(f"unknown constraint {name!r} in {text!r}; known: {', '.join(CONSTRAINTS)}")
-    parsed = [_number(v.strip()) for v in values.split(",")]
+    try:
+        parsed = [_tau_value(v.strip()) for v in values.split(",")]
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"τ of {name} {err}") from None
     if len(parsed) > 1 and not allow_list:
         raise argparse.ArgumentTypeError(f"one value per constraint here, got {text!r} (sweeps: fgrpo-verl simulate)")
-    for value in parsed:
-        if value > 1:
-            raise argparse.ArgumentTypeError(f"τ is a mean of scores in [0, 1], got {value:g} in {text!r}")
     return name, parsed
 
 

@@ -8,17 +8,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from fgrpo_verl.checks import integer_arg, number_arg
 from fgrpo_verl.config import DEFAULT_API_KEY_ENV, DEFAULT_JUDGE_MODEL, ConfigError
 from fgrpo_verl.evaluate.generate import DEFAULT_MAX_TOKENS, GenerationUnavailable
 from fgrpo_verl.evaluate.inputs import (
     DEFAULT_MAX_REJECT_SHARE,
     InputError,
     TooManyRejects,
-    non_negative_float,
-    non_negative_int,
-    positive_float,
-    positive_int,
-    share_in_unit_interval,
 )
 
 logger = logging.getLogger("fgrpo_verl.evaluate")
@@ -44,13 +40,13 @@ def _add_judge_options(parser: argparse.ArgumentParser) -> None:
         "--judge-model", default=None, help=f"judge model name, required with --judge-url (e.g. {DEFAULT_JUDGE_MODEL})"
     )
     group.add_argument(
-        "--judge-concurrency", type=positive_int, default=None, help="max concurrent judge requests (default 64)"
+        "--judge-concurrency", type=integer_arg(low=1), default=None, help="max concurrent judge requests (default 64)"
     )
     group.add_argument(
-        "--judge-timeout", type=positive_float, default=None, help="seconds per judge request (default 60)"
+        "--judge-timeout", type=number_arg(positive=True), default=None, help="seconds per judge request (default 60)"
     )
     group.add_argument(
-        "--judge-retries", type=non_negative_int, default=None, help="retries of a failed judge request (default 3)"
+        "--judge-retries", type=integer_arg(low=0), default=None, help="retries of a failed judge request (default 3)"
     )
     group.add_argument(
         "--api-key-env", default=None, help=f"env var holding the judge API key (default {DEFAULT_API_KEY_ENV})"
@@ -72,7 +68,7 @@ def _add_output_options(parser: argparse.ArgumentParser, *, rejects: bool) -> No
     if rejects:
         parser.add_argument(
             "--max-reject-share",
-            type=share_in_unit_interval,
+            type=number_arg(low=0.0, high=1.0),
             default=DEFAULT_MAX_REJECT_SHARE,
             help="exit 1 when a larger share of the input's lines is rejected (default: %(default)s)",
         )
@@ -105,25 +101,25 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--model", required=True, help="model directory or hub id (a Qwen2.5-VL checkpoint)")
     gen.add_argument("--data", nargs="+", required=True, metavar="FILE.parquet")
     gen.add_argument("--out", required=True, metavar="GEN.jsonl", help="appended to; rows already in it are skipped")
-    gen.add_argument("--tp", type=positive_int, default=1, help="tensor-parallel size (default: %(default)s)")
+    gen.add_argument("--tp", type=integer_arg(low=1), default=1, help="tensor-parallel size (default: %(default)s)")
     gen.add_argument(
         "--max-tokens",
-        type=positive_int,
+        type=integer_arg(low=1),
         default=DEFAULT_MAX_TOKENS,
         help="new tokens per answer (default: %(default)s; fewer cut long reasoning off)",
     )
     gen.add_argument(
         "--batch-size",
-        type=positive_int,
+        type=integer_arg(low=1),
         default=256,
         help="requests per vLLM call and per write (default: %(default)s)",
     )
     gen.add_argument(
-        "--max-model-len", type=positive_int, default=None, help="vLLM context length (default: the model's)"
+        "--max-model-len", type=integer_arg(low=1), default=None, help="vLLM context length (default: the model's)"
     )
     gen.add_argument(
         "--gpu-memory-utilization",
-        type=share_in_unit_interval,
+        type=number_arg(low=0.0, high=1.0),
         default=0.9,
         help="share of GPU memory vLLM may use (default: %(default)s)",
     )
@@ -140,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--answer-judge", action="store_true", help="let the judge model decide free-form answers")
     score.add_argument("--answer-judge-model", default=None, help="model for --answer-judge (default: --judge-model)")
     score.add_argument(
-        "--concurrency", type=positive_int, default=64, help="rows scored at once (default: %(default)s)"
+        "--concurrency", type=integer_arg(low=1), default=64, help="rows scored at once (default: %(default)s)"
     )
     _add_output_options(score, rejects=True)
     score.add_argument("--no-progress", action="store_true")
@@ -157,10 +153,10 @@ def _parser() -> argparse.ArgumentParser:
     agree.add_argument("--labels", required=True, metavar="FILE.jsonl")
     agree.add_argument("--out", required=True, metavar="DIR")
     agree.add_argument(
-        "--repeats", type=positive_int, default=1, help="judge every item this many times (default: %(default)s)"
+        "--repeats", type=integer_arg(low=1), default=1, help="judge every item this many times (default: %(default)s)"
     )
     agree.add_argument(
-        "--judge-temperature", type=non_negative_float, default=None, help="sampling temperature of the judge model"
+        "--judge-temperature", type=number_arg(low=0.0), default=None, help="sampling temperature of the judge model"
     )
     _add_judge_options(agree)
     _add_output_options(agree, rejects=True)

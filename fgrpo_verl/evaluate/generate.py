@@ -29,8 +29,9 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm import tqdm
 
+from data_prep.readers import Unreadable, json_line_values
 from fgrpo_verl.evaluate.inputs import GENERATE_COLUMNS, InputError, check_parquets
-from fgrpo_verl.evaluate.joins import Key, iter_rows, parse_generation_line
+from fgrpo_verl.evaluate.joins import Key, generation_record, iter_rows
 
 logger = logging.getLogger(__name__)
 
@@ -132,13 +133,10 @@ def prepare_output(path: str | Path) -> set[Key]:
             handle.truncate(keep)
         data = data[:keep]
     done = set()
-    for raw in data.splitlines():
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            continue  # a line that is not UTF-8 is malformed: left for `score` to reject, regenerated here
-        parsed = parse_generation_line(text) if text.strip() else None
-        if parsed is not None:
+    # The lines as `score` reads them; a malformed one is left for `score` to reject and regenerated here.
+    for _, value in json_line_values(io.BytesIO(data), str(path)):
+        parsed = generation_record(value) if not isinstance(value, Unreadable) else None
+        if isinstance(parsed, tuple):
             done.add(parsed[0])
     return done
 

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-from argparse import ArgumentTypeError
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from data_prep.readers import Unreadable, json_line_values
 
 #: The default bound on the rejected share of an input's lines (``data_prep`` uses the same).
 DEFAULT_MAX_REJECT_SHARE = 0.05
@@ -148,28 +148,15 @@ def check_parquets(paths: Sequence[str | Path], columns: Sequence[str]) -> int:
 def iter_json_lines(path: str | Path) -> Iterator[tuple[int, Any | Reject]]:
     """``(line_number, value)`` for each non-blank line of a JSONL file (1-based numbers).
 
-    ``value`` is the parsed JSON, or a :class:`Reject` (reason ``bad_encoding`` or ``not_json``)
-    for a line that is not UTF-8 or not one JSON value: a truncated last line, for instance.
-    Lines are read as bytes so that one bad byte costs one line, not the file.
+    ``value`` is the parsed JSON value of any type (the callers check the fields), or a
+    :class:`Reject` (``bad_encoding``, ``bad_json``) for a line the shared JSONL reader,
+    :func:`data_prep.readers.json_line_values`, cannot read.
     """
     with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, 1):
-            where = f"{path}:{number}"
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                yield (
-                    number,
-                    Reject(where, "bad_encoding", f"not UTF-8 (byte {err.start}: {raw[err.start : err.start + 1]!r})"),
-                )
-                continue
-            if not text.strip():
-                continue
-            try:
-                yield number, json.loads(text)
-            except (json.JSONDecodeError, RecursionError) as err:
-                detail = err.msg if isinstance(err, json.JSONDecodeError) else "nested too deeply"
-                yield number, Reject(where, "not_json", f"not a JSON value ({detail}); truncated?")
+        for number, value in json_line_values(handle, str(path)):
+            if isinstance(value, Unreadable):
+                value = Reject(value.where, value.reason, value.detail)
+            yield number, value
 
 
 @dataclasses.dataclass
@@ -198,59 +185,3 @@ class RejectLog:
                 f"{len(self.rejects)} of {self.lines} lines of {self.path} rejected (share {self.share:.3f} > "
                 f"--max-reject-share {max_share}); see {rejects_file} (the other outputs are written)"
             )
-
-
-def share_in_unit_interval(text: str) -> float:
-    """argparse type: a share in [0, 1]."""
-    value = _float(text)
-    if not 0.0 <= value <= 1.0:
-        raise ArgumentTypeError(f"must be a share in [0, 1], got {text}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise ArgumentTypeError(f"must be an integer >= 0, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    value = _float(text)
-    if value <= 0:
-        raise ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """argparse type: a finite number >= 0."""
-    value = _float(text)
-    if value < 0:
-        raise ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise ArgumentTypeError(f"must be a finite number, got {text}")
-    return value

@@ -18,7 +18,6 @@ join is counted in :class:`GenerationIssues`:
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -91,15 +90,6 @@ def generation_record(record: Any) -> tuple[Key, Generation] | str:
         return f"'response' must be a string, got {type(response).__name__}"
     rotation = _as_index(record.get("rotation")) if record.get("rotation") is not None else None
     return (source, index), Generation(response=response, line=0, rotation=rotation)
-
-
-def parse_generation_line(text: str) -> tuple[Key, Generation] | None:
-    """``(key, generation)`` of one line, or ``None`` when the line is malformed (line number unset)."""
-    try:
-        parsed = generation_record(json.loads(text))
-    except (json.JSONDecodeError, RecursionError):
-        return None
-    return None if isinstance(parsed, str) else parsed
 
 
 def read_generations(path: str | Path) -> GenerationIndex:

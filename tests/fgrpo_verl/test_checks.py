@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 
 import numpy as np
@@ -45,3 +46,58 @@ def test_accepted_values_come_back_as_plain_python():
 def test_the_error_class_is_the_callers():
     with pytest.raises(ConfigError, match="fgrpo.eps must be a finite number > 0"):
         checks.number("fgrpo.eps", -1.0, positive=True, error=ConfigError)
+
+
+# The command-line converters: the same requirement wording; argparse puts "argument --flag: " before it.
+@pytest.mark.parametrize(
+    ("convert", "text", "message"),
+    [
+        (checks.integer_arg(low=1), "0", "must be an integer >= 1, got 0"),
+        (checks.integer_arg(low=1), "two", "must be an integer >= 1, got 'two'"),
+        (checks.integer_arg(low=1), "8.0", "must be an integer >= 1, got '8.0'"),
+        (checks.integer_arg(low=0), "-1", "must be an integer >= 0, got -1"),
+        (checks.integer_arg(low=0), "", "must be an integer >= 0, got ''"),
+        (checks.number_arg(low=0.0, high=1.0), "1.5", "must be a finite number in [0, 1], got 1.5"),
+        (checks.number_arg(low=0.0, high=1.0), "nan", "must be a finite number in [0, 1], got nan"),
+        (checks.number_arg(low=0.0, high=1.0), "-0.01", "must be a finite number in [0, 1], got -0.01"),
+        (checks.number_arg(low=0.0), "-inf", "must be a finite number >= 0, got -inf"),
+        (checks.number_arg(low=0.0), "1e999", "must be a finite number >= 0, got 1e999"),
+        (checks.number_arg(positive=True), "0", "must be a finite number > 0, got 0"),
+        (checks.number_arg(positive=True), "1,5", "must be a finite number > 0, got '1,5'"),
+    ],
+)
+def test_command_line_refusals_use_the_same_wording(convert, text, message):
+    with pytest.raises(argparse.ArgumentTypeError) as err:
+        convert(text)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("convert", "text", "value"),
+    [
+        (checks.integer_arg(low=1), "1", 1),
+        (checks.integer_arg(low=1), " 12 ", 12),
+        (checks.integer_arg(low=0), "0", 0),
+        (checks.integer_arg(), "-3", -3),
+        (checks.number_arg(low=0.0, high=1.0), "0", 0.0),
+        (checks.number_arg(low=0.0, high=1.0), "1", 1.0),
+        (checks.number_arg(low=0.0), "0", 0.0),
+        (checks.number_arg(positive=True), "1e-9", 1e-9),
+    ],
+)
+def test_command_line_bounds_are_inclusive_where_the_requirement_says_so(convert, text, value):
+    parsed = convert(text)
+    assert parsed == value and type(parsed) is type(value)
+
+
+def test_a_parser_names_the_flag_before_the_requirement(capsys):
+    parser = argparse.ArgumentParser(prog="tool")
+    parser.add_argument("--max-reject-share", type=checks.number_arg(low=0.0, high=1.0))
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["--max-reject-share", "2"])
+    assert exit_info.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("error: argument --max-reject-share: must be a finite number in [0, 1], got 2")
+    )

@@ -51,14 +51,14 @@ def _score_argv(data, gen, out, *extra: str) -> list[str]:
 
 # name, generations bytes, --max-reject-share, exit, reject reasons (in line order), rows with a generation
 GENERATION_CASES = [
-    ("truncated last line", _valid() + b'{"index": 9, "data_source": "synthetic", "resp', "0.5", 0, ["not_json"], 4),
+    ("truncated last line", _valid() + b'{"index": 9, "data_source": "synthetic", "resp', "0.5", 0, ["bad_json"], 4),
     ("bad encoding", _line(0) + b'{"index": 1, "data_source": "synthetic", "response": "\xff\xfe"}\n' + _line(2),
      "0.5", 0, ["bad_encoding"], 2),
     ("wrong types", _line(0) + b'{"index": "1", "data_source": "synthetic", "response": "x"}\n[1, 2]\n'
      + b'{"index": 2, "data_source": "synthetic", "response": 5}\n' + _line(3), "0.75", 0,
      ["bad_record", "bad_record", "bad_record"], 2),
-    ("nested too deep", _line(0) + b"[" * 100_000 + b"\n", "0.5", 0, ["not_json"], 1),
-    ("above the bound", _line(0) + b"nope\n{}\n\"str\"\n", "0.05", 1, ["not_json", "bad_record", "bad_record"], 1),
+    ("nested too deep", _line(0) + b"[" * 100_000 + b"\n", "0.5", 0, ["bad_json"], 1),
+    ("above the bound", _line(0) + b"nope\n{}\n\"str\"\n", "0.05", 1, ["bad_json", "bad_record", "bad_record"], 1),
     ("blank lines are not lines", b"\n\n" + _valid() + b"\n  \n", "0.05", 0, [], 4),
 ]  # fmt: skip
 

@@ -268,7 +268,7 @@ def test_issues_are_counted_and_missing_rows_stay_in_the_denominators(rule_run, 
     # Each malformed line is a reject naming file:line and why.
     rejects = [json.loads(line) for line in (rule_run[0] / "rejects.jsonl").read_text().splitlines()]
     assert [r["source_id"] for r in rejects] == [f"{evaluation['gen']}:{n}" for n in evaluation["malformed_numbers"]]
-    assert [r["reason"] for r in rejects] == ["not_json", "bad_record", "bad_record"]
+    assert [r["reason"] for r in rejects] == ["bad_json", "bad_record", "bad_record"]
     assert "'response' must be a string" in rejects[1]["detail"] and "got list" in rejects[2]["detail"]
     # The duplicate (a wrong answer) came second: the first line's right answer is the one scored.
     samples = [json.loads(line) for line in (rule_run[0] / "samples.jsonl").read_text().splitlines()]
