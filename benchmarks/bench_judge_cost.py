@@ -338,8 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--generations", type=Path, help="JSONL of rollouts instead of synthetic ones")
     parser.add_argument("--block-size", type=integer_arg(low=1), default=16, help="vLLM KV block size (%(default)s)")
     parser.add_argument("--cache-tokens", type=int, default=None, help="LRU prefix-cache capacity (default: unbounded)")
-    parser.add_argument("--prefill-tok-s", type=float, default=DEFAULT_PREFILL_TOK_S, help="per GPU (%(default)s)")
-    parser.add_argument("--decode-tok-s", type=float, default=DEFAULT_DECODE_TOK_S, help="per GPU (%(default)s)")
+    parser.add_argument("--prefill-tok-s", type=number_arg(positive=True), default=DEFAULT_PREFILL_TOK_S, help="per GPU (%(default)s)")
+    parser.add_argument("--decode-tok-s", type=number_arg(positive=True), default=DEFAULT_DECODE_TOK_S, help="per GPU (%(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 

@@ -28,6 +28,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from fgrpo_verl.checks import number_arg
 from fgrpo_verl.judges.redaction import redact_url
 
 #: Set to 1 to skip the live endpoint check at training start-up (e.g. judges that start later).
@@ -202,7 +203,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="environment variable holding the API key (%(default)s; unset: no key is sent)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=60.0, metavar="S", help="read timeout per request (%(default)s)"
+        "--timeout",
+        type=number_arg(positive=True),
+        default=60.0,
+        metavar="S",
+        help="read timeout per request (%(default)s)",
     )
 
 
@@ -211,8 +216,6 @@ def plan(args: argparse.Namespace) -> Callable[[], int]:
     for url in args.url:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"--url must start with http:// or https://, got {redact_url(url)!r}")
-    if not args.timeout > 0:
-        raise ValueError(f"--timeout must be > 0, got {args.timeout}")
     api_key = os.environ.get(args.api_key_env) or None
 
     def run() -> int:
