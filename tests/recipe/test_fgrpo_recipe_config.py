@@ -38,7 +38,7 @@ def test_composed_config_holds_the_papers_setting_on_verl_keys():
     assert actor.optim.lr == 1e-6 and actor.optim.weight_decay == 0.01
     assert (actor.clip_ratio_low, actor.clip_ratio_high) == (0.2, 0.28)
     assert actor.use_kl_loss and actor.kl_loss_coef == 0.01 and actor.kl_loss_type == "low_var_kl"
-    assert actor.grad_clip == 1.0
+    assert actor.optim.clip_grad == 1.0  # the key verl's FSDP engine reads
     assert config.data.train_batch_size == 128 and actor.ppo_mini_batch_size == 64
     assert config.data.max_response_length == 1024
     assert actor.freeze_vision_tower is True
@@ -50,6 +50,24 @@ def test_composed_config_holds_the_papers_setting_on_verl_keys():
         "FGRPORewardManager",
         "pkg://fgrpo_verl.reward_manager",
     )
+
+
+def test_composed_config_carries_the_papers_epochs_prompt_budget_and_clipping():
+    config = recipe_config()
+    assert config.trainer.total_epochs == 3
+    assert config.data.max_prompt_length == 8192 and config.data.filter_overlong_prompts is True
+    assert config.actor_rollout_ref.actor.optim.clip_grad == 1.0
+    # actor.grad_clip is a legacy key verl's FSDP engine ignores: the recipe must not set it.
+    recipe = OmegaConf.load(RECIPE_DIR / "fgrpo.yaml")
+    assert "grad_clip" not in recipe.actor_rollout_ref.actor
+    # One image budget: the reward's model frame equals the one data_prep estimates prompts with.
+    import inspect
+
+    from data_prep.schema import RowWriter
+
+    defaults = inspect.signature(RowWriter).parameters
+    assert config.fgrpo.image.max_pixels == defaults["max_pixels"].default
+    assert config.fgrpo.image.min_pixels == defaults["min_pixels"].default
 
 
 def test_fgrpo_block_is_the_spec_default_and_validates():
