@@ -86,6 +86,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from fgrpo_verl.image_budget import MAX_PIXELS, MIN_PIXELS
+
 logger = logging.getLogger(__name__)
 
 IMAGE_PLACEHOLDER = "<image>"
@@ -443,8 +445,8 @@ CHARS_PER_TOKEN = 4  # rough English text rate of the Qwen2.5 vocabulary when no
 def estimate_prompt_tokens(
     row: Mapping[str, Any],
     tokenizer: Any = None,
-    min_pixels: int = 4 * 28 * 28,
-    max_pixels: int = 16384 * 28 * 28,
+    min_pixels: int = MIN_PIXELS,
+    max_pixels: int = MAX_PIXELS,
     factor: int = 28,
 ) -> int:
     """Prompt length of ``row`` in tokens, as Qwen2.5-VL will see it.
@@ -523,8 +525,8 @@ class RowWriter:
         row_group_size: int = 256,
         token_budget: int | None = None,
         tokenizer: Any = None,
-        min_pixels: int = 4 * 28 * 28,
-        max_pixels: int = 16384 * 28 * 28,
+        min_pixels: int = MIN_PIXELS,
+        max_pixels: int = MAX_PIXELS,
         factor: int = 28,
     ) -> None:
         if not 0.0 <= max_reject_share <= 1.0:
@@ -826,6 +828,8 @@ def builder_cli(
     parser.add_argument("--max-reject-share", type=float, default=0.05, help="exit 1 when more are rejected")
     parser.add_argument("--seed", type=int, default=0, help="seed for any shuffling the builder does")
     parser.add_argument("--token-budget", type=int, default=None, help="report prompts longer than this (tokens)")
+    parser.add_argument("--min-pixels", type=int, default=MIN_PIXELS, help="processor min_pixels for --token-budget")
+    parser.add_argument("--max-pixels", type=int, default=MAX_PIXELS, help="processor max_pixels for --token-budget")
     parser.add_argument("--row-group-size", type=int, default=256, help="rows per parquet row group")
     parser.add_argument("--log-level", default="INFO")
     if add_arguments is not None:
@@ -842,6 +846,8 @@ def builder_cli(
         max_reject_share=args.max_reject_share,
         row_group_size=args.row_group_size,
         token_budget=args.token_budget,
+        min_pixels=args.min_pixels,
+        max_pixels=args.max_pixels,
     )
     pairs = build_fn(args)
     if args.limit is not None:

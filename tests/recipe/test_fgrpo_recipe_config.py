@@ -60,14 +60,29 @@ def test_composed_config_carries_the_papers_epochs_prompt_budget_and_clipping():
     # actor.grad_clip is a legacy key verl's FSDP engine ignores: the recipe must not set it.
     recipe = OmegaConf.load(RECIPE_DIR / "fgrpo.yaml")
     assert "grad_clip" not in recipe.actor_rollout_ref.actor
-    # One image budget: the reward's model frame equals the one data_prep estimates prompts with.
+
+
+def test_one_image_budget_for_data_prep_the_processor_and_the_reward_frame():
+    """fgrpo.image, data_prep's token estimate and verl's image resizing (qwen_vl_utils) use the same bounds."""
     import inspect
 
-    from data_prep.schema import RowWriter
+    from qwen_vl_utils import vision_process
 
-    defaults = inspect.signature(RowWriter).parameters
-    assert config.fgrpo.image.max_pixels == defaults["max_pixels"].default
-    assert config.fgrpo.image.min_pixels == defaults["min_pixels"].default
+    from data_prep.schema import RowWriter, estimate_prompt_tokens
+    from fgrpo_verl import image_budget
+    from fgrpo_verl.config import ImageConfig
+
+    budget = (image_budget.MIN_PIXELS, image_budget.MAX_PIXELS, image_budget.FACTOR)
+    image = recipe_config().fgrpo.image
+    assert (image.min_pixels, image.max_pixels, image.factor) == budget
+    assert (ImageConfig().min_pixels, ImageConfig().max_pixels, ImageConfig().factor) == budget
+    for fn in (RowWriter, estimate_prompt_tokens):
+        params = inspect.signature(fn).parameters
+        assert (params["min_pixels"].default, params["max_pixels"].default, params["factor"].default) == budget
+    # verl's dataset resizes with fetch_image, whose defaults are IMAGE_{MIN,MAX}_TOKEN_NUM * (2 * 14)^2.
+    patch = image_budget.FACTOR
+    assert vision_process.IMAGE_MIN_TOKEN_NUM * patch**2 == image_budget.MIN_PIXELS
+    assert vision_process.IMAGE_MAX_TOKEN_NUM * patch**2 == image_budget.MAX_PIXELS
 
 
 def test_fgrpo_block_is_the_spec_default_and_validates():

