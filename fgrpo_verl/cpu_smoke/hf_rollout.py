@@ -78,8 +78,15 @@ class HFRolloutServer:
 
     def __init__(self, config: Any, model_config: Any, replica_rank: int) -> None:
         from transformers import AutoModelForImageTextToText, AutoProcessor
+        from verl.utils.config import omega_conf_to_dataclass
+        from verl.workers.config import HFModelConfig, RolloutConfig
 
         torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+        # The replica hands over the Hydra nodes (as verl's vLLM server gets them).
+        if not isinstance(config, RolloutConfig):
+            config = omega_conf_to_dataclass(config)
+        if not isinstance(model_config, HFModelConfig):
+            model_config = omega_conf_to_dataclass(model_config, dataclass_type=HFModelConfig)
         self.config = config
         self.replica_rank = replica_rank
         path = model_config.local_path

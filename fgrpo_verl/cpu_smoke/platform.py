@@ -54,6 +54,10 @@ def _mem_get_info(*args: Any, **kwargs: Any) -> tuple[int, int]:
 CPU_DEVICE_MODULE = SimpleNamespace(
     is_available=lambda: True,
     device_count=lambda: 1,
+    get_device_name=lambda *args: "CPU",
+    get_device_properties=lambda *args: SimpleNamespace(name="CPU", total_memory=_mem_get_info()[1]),
+    set_per_process_memory_fraction=_noop,
+    reset_accumulated_memory_stats=_noop,
     current_device=lambda: torch.device("cpu"),
     set_device=_noop,
     synchronize=_noop,

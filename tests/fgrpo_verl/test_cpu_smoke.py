@@ -91,14 +91,14 @@ def test_rollout_server_generates_on_an_image_prompt_and_follows_weight_updates(
 
     import torch
     from PIL import Image
-    from transformers import AutoConfig, AutoProcessor
+    from transformers import AutoProcessor
 
     from fgrpo_verl.cpu_smoke.hf_rollout import HFRolloutServer
 
     monkeypatch.setenv("FGRPO_CPU_ROLLOUT_MODE", "scripted")
-    model_config = SimpleNamespace(
-        local_path=str(tiny_qwen_dir), trust_remote_code=False, hf_config=AutoConfig.from_pretrained(tiny_qwen_dir)
-    )
+    from omegaconf import OmegaConf
+
+    model_config = OmegaConf.create({"path": str(tiny_qwen_dir)})  # the Hydra node verl's replica hands over
     server = HFRolloutServer(SimpleNamespace(response_length=64, max_model_len=None), model_config, replica_rank=0)
     processor = AutoProcessor.from_pretrained(tiny_qwen_dir)
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Left?\n(A) yes\n(B) no"}]}]
