@@ -14,7 +14,7 @@ line) and the checkpoint, and passes when:
 5. with ``--init-model``: against the initial weights, the HF weights saved at step N
    (``global_step_N/actor/huggingface``, ``checkpoint.save_contents`` with ``hf_model``) leave every
    vision-tower tensor outside the projector bit-identical and change at least one language-model
-   tensor (the frozen vision tower, ``actor.freeze_vision_tower``).
+   tensor and one projector tensor (the frozen vision tower, ``actor.freeze_vision_tower``).
 
 Prints one line per check; exit status 1 when any fails. Used by smoke_cpu.sh.
 """
@@ -114,6 +114,8 @@ def check_frozen_vision(init_model: Path, saved_model: Path) -> list[str]:
         problems.append(f"the frozen vision tower changed: {changed['vision'][:5]}")
     if not changed["language"]:
         problems.append("no language-model tensor changed")
+    if totals["projector"] and not changed["projector"]:
+        problems.append("the projector did not change (only the vision encoder is frozen)")
     return problems
 
 

@@ -8,7 +8,7 @@
 #   recipe/fgrpo/smoke_cpu.sh [--dry-run] OUT_DIR [HYDRA_OVERRIDE ...]
 #   recipe/fgrpo/smoke_cpu.sh --help
 #
-# Example (about 8-10 minutes on 2 cores, up to ~20 GB of host memory):
+# Example (about 5 minutes on 2 busy cores, about 10-14 GB of host memory in use at the peak):
 #   recipe/fgrpo/smoke_cpu.sh /tmp/fgrpo_cpu_smoke
 #
 # Steps: build the tiny Qwen2.5-VL into OUT_DIR/model and small synthetic train/val sets
@@ -63,7 +63,7 @@ common=(
   "data.val_files=[$WORK/val.parquet]"
   "data.train_batch_size=2"
   "data.max_prompt_length=1024"
-  "data.max_response_length=48"
+  "data.max_response_length=96"
   "data.dataloader_num_workers=0"
   "actor_rollout_ref.model.path=$WORK/model"
   "actor_rollout_ref.model.use_remove_padding=false"

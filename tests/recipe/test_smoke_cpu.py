@@ -1,8 +1,8 @@
 """The CPU smoke (``recipe/fgrpo/smoke_cpu.sh``): its plan composes into a valid run, and the run itself passes.
 
 ``test_cpu_smoke_trains_checkpoints_resumes_and_passes_its_checks`` runs verl's real
-``main_ppo +recipe=fgrpo`` on CPU (2 steps, checkpoint, resume; about 8-10 minutes and up to ~20 GB of
-host memory on 2 cores). The check script's own failure modes are tested on hand-written runs.
+``main_ppo +recipe=fgrpo`` on CPU (2 steps, checkpoint, resume; about 5 minutes and ~14 GB of host
+memory on 2 cores). The check script's own failure modes are tested on hand-written runs.
 """
 
 from __future__ import annotations
@@ -115,8 +115,13 @@ def test_check_frozen_vision_catches_a_moved_tower_and_an_unchanged_language_mod
         save_file(before | changes, tmp_path / name / "model.safetensors")
         return tmp_path / name
 
-    good = saved("good", **{"model.language_model.layers.0.mlp.up_proj.weight": torch.full((3,), 1.0 + 1e-6)})
-    assert check_frozen_vision(tmp_path / "init", good) == []
+    trained = {
+        "model.language_model.layers.0.mlp.up_proj.weight": torch.full((3,), 1.0 + 1e-6),
+        "model.visual.merger.mlp.0.weight": torch.full((2,), 1.0 - 1e-6),
+    }
+    assert check_frozen_vision(tmp_path / "init", saved("good", **trained)) == []
+    projector_frozen = saved("projector_frozen", **{"model.language_model.layers.0.mlp.up_proj.weight": torch.zeros(3)})
+    assert any("projector did not change" in p for p in check_frozen_vision(tmp_path / "init", projector_frozen))
     moved = saved(
         "moved",
         **{
