@@ -55,9 +55,10 @@ def rollout_mode() -> str:
 def scripted_response(prompt_text: str, rng: random.Random, image_size: tuple[int, int] | None = None) -> str:
     """A well-formed answer to a multiple-choice prompt: ``<think>…</think><answer>X</answer>``.
 
-    The letter is drawn from the prompt's ``(A) text`` option lines (A-D when there are none); in
-    one rollout out of five the reasoning concludes another option than the answer, and in half
-    of them it names a box ``<bbox>[x1, y1, x2, y2]</bbox>`` drawn inside ``image_size`` (w, h).
+    The letter is drawn from the prompt's ``(A) text`` option lines (A-D when there are none). The
+    reasoning concludes the answer's option text, except in one rollout out of five where that
+    option is drawn again (so it may contradict the answer); in half of them it also names a box
+    ``<bbox>[x1, y1, x2, y2]</bbox>`` drawn inside ``image_size`` (w, h).
     """
     options = dict(_OPTION.findall(prompt_text)) or {letter: letter for letter in "ABCD"}
     letters = sorted(options)
