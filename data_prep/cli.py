@@ -14,6 +14,7 @@ from data_prep.readers import ReadLog, SourceError, collecting_unreadable
 from data_prep.schema import RowRejected, SpatialItem
 from data_prep.writer import RowWriter, TooManyRejects
 from fgrpo_verl.checks import integer_arg, number_arg
+from fgrpo_verl.image_budget import MAX_PIXELS, MIN_PIXELS
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,12 @@ def builder_cli(
     parser.add_argument(
         "--token-budget", type=integer_arg(low=1), default=None, help="report prompts longer than this (tokens)"
     )
+    parser.add_argument(
+        "--min-pixels", type=integer_arg(low=1), default=MIN_PIXELS, help="processor min_pixels for --token-budget"
+    )
+    parser.add_argument(
+        "--max-pixels", type=integer_arg(low=1), default=MAX_PIXELS, help="processor max_pixels for --token-budget"
+    )
     parser.add_argument("--row-group-size", type=integer_arg(low=1), default=256, help="rows per parquet row group")
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     if add_arguments is not None:
@@ -80,6 +87,8 @@ def builder_cli(
         max_reject_share=args.max_reject_share,
         row_group_size=args.row_group_size,
         token_budget=args.token_budget,
+        min_pixels=args.min_pixels,
+        max_pixels=args.max_pixels,
     )
     total = args.limit if args.limit is not None else getattr(args, "num", None)
     with collecting_unreadable() as unreadable:

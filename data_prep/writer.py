@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_prep.schema import IMAGE_PLACEHOLDER, ROW_SCHEMA, RowRejected, SpatialItem, validate_row
+from fgrpo_verl.image_budget import MAX_PIXELS, MIN_PIXELS
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +45,8 @@ CHARS_PER_TOKEN = 4  # rough English text rate of the Qwen2.5 vocabulary when no
 def estimate_prompt_tokens(
     row: Mapping[str, Any],
     tokenizer: Any = None,
-    min_pixels: int = 4 * 28 * 28,
-    max_pixels: int = 16384 * 28 * 28,
+    min_pixels: int = MIN_PIXELS,
+    max_pixels: int = MAX_PIXELS,
     factor: int = 28,
 ) -> int:
     """Prompt length of ``row`` in tokens, as Qwen2.5-VL will see it.
@@ -124,8 +125,8 @@ class RowWriter:
         row_group_size: int = 256,
         token_budget: int | None = None,
         tokenizer: Any = None,
-        min_pixels: int = 4 * 28 * 28,
-        max_pixels: int = 16384 * 28 * 28,
+        min_pixels: int = MIN_PIXELS,
+        max_pixels: int = MAX_PIXELS,
         factor: int = 28,
     ) -> None:
         if not 0.0 <= max_reject_share <= 1.0:

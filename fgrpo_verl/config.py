@@ -20,7 +20,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from fgrpo_verl import checks
+from fgrpo_verl import checks, image_budget
 from fgrpo_verl.channels import CONSTRAINTS
 from fgrpo_verl.modes import MODE_TABLE, ModeSpec, get_mode, modes_without_constraints
 
@@ -206,9 +206,9 @@ def _constrained_decoding(prefix: str, value: Any) -> str:
 class ImageConfig:
     """The policy's input frame: Qwen2.5-VL ``smart_resize`` bounds (match ``data`` processor settings)."""
 
-    min_pixels: int = 4 * 28 * 28
-    max_pixels: int = 16384 * 28 * 28
-    factor: int = 28
+    min_pixels: int = image_budget.MIN_PIXELS
+    max_pixels: int = image_budget.MAX_PIXELS
+    factor: int = image_budget.FACTOR
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None, prefix: str = "fgrpo.image") -> ImageConfig:

@@ -100,3 +100,6 @@ def activate() -> None:
 
 
 activate()
+from fgrpo_verl import freeze_vision_patch  # noqa: E402 - actor.freeze_vision_tower, which verl never reads
+
+freeze_vision_patch.activate()

@@ -78,6 +78,11 @@ def test_cfg_job_prints_the_composed_config_with_fgrpo_block_and_overrides(runs,
     assert config["actor_rollout_ref"]["rollout"]["n"] == rollout_n
     assert config["actor_rollout_ref"]["actor"]["clip_ratio_high"] == 0.28
     assert config["trainer"]["v1"]["trainer_mode"] == "sync"
+    # The paper's settings, on the keys verl reads.
+    assert config["trainer"]["total_epochs"] == 3
+    assert config["data"]["max_prompt_length"] == 8192
+    assert config["actor_rollout_ref"]["actor"]["optim"]["clip_grad"] == 1.0
+    assert config["actor_rollout_ref"]["actor"]["freeze_vision_tower"] is True
     assert GUARD_START not in stdout + stderr
 
 

@@ -37,7 +37,7 @@ def test_composed_config_holds_the_papers_setting_on_verl_keys():
     assert actor.optim.lr == 1e-6 and actor.optim.weight_decay == 0.01
     assert (actor.clip_ratio_low, actor.clip_ratio_high) == (0.2, 0.28)
     assert actor.use_kl_loss and actor.kl_loss_coef == 0.01 and actor.kl_loss_type == "low_var_kl"
-    assert actor.grad_clip == 1.0
+    assert actor.optim.clip_grad == 1.0  # the key verl's FSDP engine reads
     assert config.data.train_batch_size == 128 and actor.ppo_mini_batch_size == 64
     assert config.data.max_response_length == 1024
     assert actor.freeze_vision_tower is True
@@ -49,6 +49,39 @@ def test_composed_config_holds_the_papers_setting_on_verl_keys():
         "FGRPORewardManager",
         "pkg://fgrpo_verl.reward_manager",
     )
+
+
+def test_composed_config_carries_the_papers_epochs_prompt_budget_and_clipping():
+    config = recipe_config()
+    assert config.trainer.total_epochs == 3
+    assert config.data.max_prompt_length == 8192 and config.data.filter_overlong_prompts is True
+    assert config.actor_rollout_ref.actor.optim.clip_grad == 1.0
+    # actor.grad_clip is a legacy key verl's FSDP engine ignores: the recipe must not set it.
+    recipe = OmegaConf.load(RECIPE_DIR / "fgrpo.yaml")
+    assert "grad_clip" not in recipe.actor_rollout_ref.actor
+
+
+def test_one_image_budget_for_data_prep_the_processor_and_the_reward_frame():
+    """fgrpo.image, data_prep's token estimate and verl's image resizing (qwen_vl_utils) use the same bounds."""
+    import inspect
+
+    from qwen_vl_utils import vision_process
+
+    from data_prep.writer import RowWriter, estimate_prompt_tokens
+    from fgrpo_verl import image_budget
+    from fgrpo_verl.config import ImageConfig
+
+    budget = (image_budget.MIN_PIXELS, image_budget.MAX_PIXELS, image_budget.FACTOR)
+    image = recipe_config().fgrpo.image
+    assert (image.min_pixels, image.max_pixels, image.factor) == budget
+    assert (ImageConfig().min_pixels, ImageConfig().max_pixels, ImageConfig().factor) == budget
+    for fn in (RowWriter, estimate_prompt_tokens):
+        params = inspect.signature(fn).parameters
+        assert (params["min_pixels"].default, params["max_pixels"].default, params["factor"].default) == budget
+    # verl's dataset resizes with fetch_image, whose defaults are IMAGE_{MIN,MAX}_TOKEN_NUM * (2 * 14)^2.
+    patch = image_budget.FACTOR
+    assert vision_process.IMAGE_MIN_TOKEN_NUM * patch**2 == image_budget.MIN_PIXELS
+    assert vision_process.IMAGE_MAX_TOKEN_NUM * patch**2 == image_budget.MAX_PIXELS
 
 
 def test_fgrpo_block_is_the_spec_default_and_validates():
