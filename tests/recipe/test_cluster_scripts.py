@@ -247,7 +247,7 @@ def test_sbatch_rejects_bad_settings_with_a_message_naming_them(
 def fake_cluster(tmp_path: Path, fakebin: Path) -> Path:
     """Fakes for a real (not dry) sbatch run: `srun` logs each step and plays it (hostname prints an
     IPv6 and an IPv4 address; `ray start --block` and the judge server become long sleeps; the trainer
-    exits with $FAKE_TRAIN_RC); `ray status` reports 8 GPUs per `ray start` seen so far; `curl` succeeds."""
+    exits with $FAKE_TRAIN_RC); `ray status` reports 8 GPUs per `ray start` seen so far; `curl` succeeds once the judge runs."""
     log = tmp_path / "steps.jsonl"
     _write_exe(
         fakebin / "srun",
@@ -282,7 +282,17 @@ def fake_cluster(tmp_path: Path, fakebin: Path) -> Path:
         print("Resources\\nTotal Usage:\\n 0.0/64.0 CPU\\n 0.0/%.1f GPU" % min(8 * started, limit))
         """,
     )
-    _write_exe(fakebin / "curl", "#!/bin/sh\nexit 0\n")
+    # Like a real health probe, `curl` succeeds only once the judge server's step is running (on a loaded
+    # machine the background `srun` can take a while to start).
+    _write_exe(
+        fakebin / "curl",
+        f"""
+        #!{sys.executable}
+        import json, os, sys
+        steps = [json.loads(line) for line in open({str(log)!r})] if os.path.exists({str(log)!r}) else []
+        sys.exit(0 if any(s["cmd"][-1].endswith("serve_judge.sh") for s in steps) else 7)
+        """,
+    )
     return log
 
 
