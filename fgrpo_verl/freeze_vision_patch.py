@@ -16,9 +16,8 @@ even see the actor config (it gets ``actor.fsdp_config``). Three wrappers, insta
    unit (:func:`fgrpo_verl.freeze_vision.fsdp1_wrap_policy`), so no flat parameter mixes frozen and
    trainable tensors. FSDP2 keeps ``requires_grad`` per parameter and uses verl's policy as is.
 
-Each wrapper is applied when its verl module is first imported (an import hook; the plugin runs
-while ``import verl`` is still executing, so nothing of verl is imported here eagerly), or at once
-if it already is. Idempotent. Touches these verl names (keep verl pinned): ``FSDPActorConfig``,
+Each wrapper is applied when its verl module is first imported
+(:func:`fgrpo_verl.import_hooks.after_import`), or at once if it already is. Idempotent. Touches these verl names (keep verl pinned): ``FSDPActorConfig``,
 ``FSDPEngine._build_module``, ``FSDPEngine.engine_config`` / ``.engine_config.forward_only``,
 the module global ``transformer_impl.get_fsdp_wrap_policy``.
 """
@@ -26,11 +25,12 @@ the module global ``transformer_impl.get_fsdp_wrap_policy``.
 from __future__ import annotations
 
 import functools
-import importlib.abc
 import logging
 import sys
 from collections.abc import Callable
 from typing import Any
+
+from fgrpo_verl.import_hooks import after_import
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,6 @@ ENGINE_FLAG = "fgrpo_freeze_vision_tower"
 ACTOR_CONFIG_MODULE = "verl.workers.config.actor"
 ENGINE_MODULE = "verl.workers.engine.fsdp.transformer_impl"
 _WRAPPED = "_fgrpo_freeze_vision_wrapped"
-_HOOK_MARK = "_fgrpo_freeze_vision_hook"
 
 
 def _patch_actor_config(module: Any) -> None:
@@ -98,66 +97,11 @@ def _patch_engine(impl: Any) -> None:
 _PATCHES: dict[str, Callable[[Any], None]] = {ACTOR_CONFIG_MODULE: _patch_actor_config, ENGINE_MODULE: _patch_engine}
 
 
-def _apply(name: str) -> None:
-    try:
-        _PATCHES[name](sys.modules[name])
-    except Exception:
-        # Breaking verl's import would break every run; the engine then trains the tower, so say so.
-        logger.warning("fgrpo-verl could not make %s honour freeze_vision_tower", name, exc_info=True)
-
-
-class _Loader(importlib.abc.Loader):
-    """Executes the wrapped loader's module, then applies its patch."""
-
-    def __init__(self, loader: Any, name: str) -> None:
-        self._loader = loader
-        self._name = name
-
-    def create_module(self, spec: Any) -> Any:
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module: Any) -> None:
-        self._loader.exec_module(module)
-        _apply(self._name)
-
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(self._loader, attr)
-
-
-class _Finder(importlib.abc.MetaPathFinder):
-    """On the first import of a patched verl module, wraps its loader (finding it with the other finders)."""
-
-    _fgrpo_freeze_vision_hook = True
-
-    def __init__(self, pending: set[str]) -> None:
-        self.pending = pending
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname not in self.pending:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        self.pending.discard(fullname)
-        if not self.pending and self in sys.meta_path:
-            sys.meta_path.remove(self)
-        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _Loader(spec.loader, fullname)
-        return spec
-
-
 def activate() -> None:
     """Patch the verl modules already imported; hook the others (idempotent)."""
-    pending = set()
-    for name in _PATCHES:
-        if name in sys.modules:
-            _apply(name)
-        else:
-            pending.add(name)
-    if pending and not any(getattr(finder, _HOOK_MARK, False) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _Finder(pending))
+    for name, patch in _PATCHES.items():
+        after_import(
+            name,
+            functools.partial(lambda name, patch: patch(sys.modules[name]), name, patch),
+            f"could not make {name} honour freeze_vision_tower; the engine will train the vision tower",
+        )

@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent(
     import importlib.util, json, sys
 
     def hooks():
-        return sum(1 for f in sys.meta_path if getattr(f, "_fgrpo_verl_import_hook", False))
+        return sum(1 for f in sys.meta_path if getattr(f, "_fgrpo_verl_after_import", False) and f.target == "verl.trainer.ppo.v1")
 
     def copy_of(module, name):
         spec = importlib.util.spec_from_file_location(name, module.__file__)
