@@ -241,11 +241,11 @@ def is_trivial_sentence(
 
 
 def nontrivial_sentences(
-    text: str,
+    think: str,
     trivial_prefixes: Iterable[str] | None = None,
     visual_words: Iterable[str] | None = None,
 ) -> list[str]:
-    """The sentences of ``text`` (:func:`~reward_fns.segmenter.split_sentences`) that are not trivial, in order."""
+    """The sentences of ``think`` (:func:`~reward_fns.segmenter.split_sentences`) that are not trivial, in order."""
     prefixes = None if trivial_prefixes is None else tuple(trivial_prefixes)
     words = None if visual_words is None else tuple(visual_words)
-    return [s for s in split_sentences(text) if not is_trivial_sentence(s, prefixes, words)]
+    return [s for s in split_sentences(think) if not is_trivial_sentence(s, prefixes, words)]

@@ -341,7 +341,7 @@ def _check_behaviour(name: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m tests.support.loopback_server --port 8000 [--latency-ms 20] [--fault http_503=0.1 ...]``"""
-    parser = argparse.ArgumentParser(description="Serve a rule-based judge on 127.0.0.1 (for local runs and demos).")
+    parser = argparse.ArgumentParser(description="Serve a rule-based judge on 127.0.0.1 (for tests, benchmarks and local runs).")
     parser.add_argument("--port", type=int, default=0, help="port to bind (0: any free port)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before every reply")
     parser.add_argument("--fault", action="append", default=[], metavar="BEHAVIOUR=RATE", help="random fault rate")
