@@ -1,6 +1,6 @@
 """The ``fgrpo-verl`` console command.
 
-    fgrpo-verl demo --out DIR        GRPO-T vs FGRPO on a simulated policy (CPU, offline, about a minute)
+    fgrpo-verl demo --out DIR        GRPO-T vs FGRPO on a simulated policy (CPU, offline, about 20 s)
     fgrpo-verl simulate --out DIR    the same simulator, sweeping τ, η and λ_max
     fgrpo-verl check-judge --url URL... --model NAME [--api-key-env VAR]
                                      is each judge endpoint up, serving NAME, and judging? (exit 1 if not)
