@@ -82,14 +82,17 @@ def builder_cli(
         parser.error(f"--out {args.out} is the --source file; choose another output path")
     setup_logging(args.log_level)
 
-    writer = RowWriter(
-        args.out,
-        max_reject_share=args.max_reject_share,
-        row_group_size=args.row_group_size,
-        token_budget=args.token_budget,
-        min_pixels=args.min_pixels,
-        max_pixels=args.max_pixels,
-    )
+    try:
+        writer = RowWriter(
+            args.out,
+            max_reject_share=args.max_reject_share,
+            row_group_size=args.row_group_size,
+            token_budget=args.token_budget,
+            min_pixels=args.min_pixels,
+            max_pixels=args.max_pixels,
+        )
+    except SourceError as exc:  # --out is a directory or cannot be written: before any work
+        return _fail(exc)
     total = args.limit if args.limit is not None else getattr(args, "num", None)
     with collecting_unreadable() as unreadable:
         try:
