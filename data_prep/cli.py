@@ -54,7 +54,7 @@ def builder_cli(
             default=default_source,
             help=f"local file/dir, or a Hugging Face id hf:OWNER/NAME (default {default_source})",
         )
-        parser.add_argument("--limit", type=integer_arg(low=0), default=None, help="stop after N source records")
+        parser.add_argument("--limit", type=integer_arg(low=1), default=None, help="stop after N source records")
     parser.add_argument(
         "--split", default=default_split, help=f"split to read and label rows with (default {default_split})"
     )

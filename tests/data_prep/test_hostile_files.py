@@ -339,7 +339,13 @@ def test_builder_file_level_problem_is_one_error_line(tmp_path, monkeypatch, cap
 
 @pytest.mark.parametrize(
     ("flag", "value"),
-    [("--max-reject-share", "2"), ("--max-reject-share", "nan"), ("--limit", "-1"), ("--row-group-size", "0")],
+    [
+        ("--max-reject-share", "2"),
+        ("--max-reject-share", "nan"),
+        ("--limit", "-1"),
+        ("--limit", "0"),  # would build nothing and then report "no records"
+        ("--row-group-size", "0"),
+    ],
 )
 def test_builder_refuses_bad_arguments_with_one_usage_line(tmp_path, capsys, flag, value):
     with pytest.raises(SystemExit) as exit_info:
