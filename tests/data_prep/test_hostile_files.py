@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from data_prep import cvbench, difficulty_filter, mix, mmvp, omnispatial, rel3d, sat, spatialsense, synthetic
+from data_prep import cvbench, difficulty_filter, mix, mmvp, omnispatial, rel3d, sat, spatialsense, synthetic, vgr
 from data_prep.readers import SourceError, collecting_unreadable, iter_table_file
 from data_prep.sources import hf_id_of
 from tests.data_prep.builder_fixtures import hf_image, run_builder, write_image
@@ -304,6 +304,8 @@ BUILDER_FILE_CASES = [
     # (name, builder, argv maker, rc, message fragment)
     ("missing local path", cvbench, lambda t: ["--source", str(t / "no" / "such")], 2, "no such file or directory"),
     ("relative path typo", sat, lambda t: ["--source", "data_missing/sat"], 2, "no such file or directory"),
+    # VGR asked for --image-dir (as for hub rows) instead of saying the local path is missing
+    ("vgr missing local path", vgr, lambda t: ["--source", str(t / "no" / "such")], 2, "no such file or directory"),
     ("empty source", cvbench, lambda t: _cvbench(t, b"\n\n"), 2, "no records for split"),
     ("nothing readable at all", cvbench, lambda t: _cvbench(t, b"{oops\n"), 1, "rejected"),
     (
