@@ -254,6 +254,11 @@ class SentenceConfig:
         return cls(**values)
 
 
+#: Largest accepted ``fgrpo.lambda_max``: 200x the paper's 5, where a constraint's advantage already drowns
+#: the task's; near 1e308, ``Σ_k λ_k·Â_k`` overflows and the advantage turns inf/NaN.
+LAMBDA_MAX_LIMIT = 1000.0
+
+
 @dataclasses.dataclass(frozen=True)
 class FGRPOConfig:
     """The ``fgrpo`` block: advantage mode, constraints and dual-ascent settings (SPEC §2–3).
@@ -321,7 +326,9 @@ class FGRPOConfig:
         thresholds = _per_constraint(f"{prefix}.thresholds", raw.get("thresholds"), DEFAULT_THRESHOLDS)
         for name, value in thresholds.items():
             thresholds[name] = _number(f"{prefix}.thresholds.{name}", value, low=0.0, high=1.0)
-        lambda_max = _number(f"{prefix}.lambda_max", raw.get("lambda_max", cls.lambda_max), low=0.0)
+        lambda_max = _number(
+            f"{prefix}.lambda_max", raw.get("lambda_max", cls.lambda_max), low=0.0, high=LAMBDA_MAX_LIMIT
+        )
         lambda_init = _per_constraint(f"{prefix}.lambda_init", raw.get("lambda_init"), 1.0)
         for name, value in lambda_init.items():
             lambda_init[name] = _number(f"{prefix}.lambda_init.{name}", value, low=0.0, high=lambda_max)

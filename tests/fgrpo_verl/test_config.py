@@ -93,6 +93,7 @@ def test_a_mode_that_reads_constraints_refuses_none_and_points_to_grpo_t(mode, c
         ({"dual_lr": float("nan")}, "fgrpo.dual_lr"),
         ({"dual_lr": True}, "fgrpo.dual_lr"),
         ({"lambda_max": -1.0}, "fgrpo.lambda_max"),
+        ({"lambda_max": 1e308, "lambda_init": 1e308}, r"fgrpo.lambda_max must be a finite number in [0, 1000]"),
         ({"lambda_init": 6.0}, "fgrpo.lambda_init.consistency"),
         ({"lambda_init": {"semantic_grounding": -1.0}}, "fgrpo.lambda_init.semantic_grounding"),
         ({"min_applicable": 0}, "fgrpo.min_applicable"),
