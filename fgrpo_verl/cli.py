@@ -63,7 +63,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--steps", metavar="N", type=_positive_int, default=defaults.steps, help="training steps per run (%(default)s)"
     )
     sim.add_argument(
-        "--seed", metavar="S", type=integer_arg(low=0), default=defaults.seed, help="seed of data, texts and sampling (%(default)s)"
+        "--seed",
+        metavar="S",
+        type=integer_arg(low=0),
+        default=defaults.seed,
+        help="seed of data, texts and sampling (%(default)s)",
     )
     sim.add_argument(
         "--num-questions",

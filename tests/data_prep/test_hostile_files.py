@@ -444,7 +444,13 @@ MIX_CASES = [
     ("huge weights", None, None),
     (
         "same input twice",
-        lambda t, b: ["--inputs", str(b), f"{b.parent}/../{b.parent.name}/{b.name}:2", "--out-train", str(t / "o.parquet")],
+        lambda t, b: [
+            "--inputs",
+            str(b),
+            f"{b.parent}/../{b.parent.name}/{b.name}:2",
+            "--out-train",
+            str(t / "o.parquet"),
+        ],
         "more than once",
     ),  # fmt: skip
     (

@@ -251,7 +251,9 @@ def test_the_named_judge_is_shown_without_credentials():
     with pytest.raises(ConfigError, match="query string") as refused:  # a token there reached failure logs
         JudgeConfig.from_dict({"urls": ["http://judge-0:8000/v1?key=abc"], "model": "M"}, prefix="judge")
     assert "abc" not in str(refused.value)
-    config = JudgeConfig.from_dict({"urls": ["http://judge-0:8000/v1", "https://judge-1/v1"], "model": "M"}, prefix="judge")
+    config = JudgeConfig.from_dict(
+        {"urls": ["http://judge-0:8000/v1", "https://judge-1/v1"], "model": "M"}, prefix="judge"
+    )
     identity = judge_identity(config)
     assert identity["urls"] == ["http://judge-0:8000/v1", "https://judge-1/v1"]
     assert identity["description"] == "M at http://judge-0:8000/v1, https://judge-1/v1"
