@@ -135,6 +135,8 @@ def _check_arguments(
         raise ValueError(f"--val-share must be in [0, 1), got {val_share}")
     if val_share > 0 and out_val is None:
         raise ValueError("--val-share > 0 needs --out-val")
+    if out_val is not None and val_share == 0:
+        raise ValueError("--out-val needs --val-share > 0 (e.g. 0.05); with the default 0 the file would be empty")
     if num is not None and num < 1:
         raise ValueError(f"--num must be a whole number >= 1, got {num}")
     if not 0.0 <= max_reject_share <= 1.0:

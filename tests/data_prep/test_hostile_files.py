@@ -440,6 +440,11 @@ MIX_CASES = [
         ],
         "are the same file",
     ),  # fmt: skip
+    (
+        "--out-val without --val-share",  # the README's quick start wrote an empty validation file, exit 0
+        lambda t, b: ["--inputs", str(b), "--out-train", str(t / "tr.parquet"), "--out-val", str(t / "va.parquet")],
+        "--out-val needs --val-share > 0",
+    ),
     ("output over an input", lambda t, b: ["--inputs", str(b), "--out-train", str(b)], "is also an input"),
     ("huge weights", None, None),
     (
