@@ -78,6 +78,8 @@ def builder_cli(
     args = parser.parse_args(argv)
     if not with_source:
         args.source, args.limit = None, None
+    if args.min_pixels > args.max_pixels:
+        parser.error(f"--min-pixels {args.min_pixels} exceeds --max-pixels {args.max_pixels}")
     if args.source is not None and Path(args.source).exists() and same_file(args.source, args.out):
         parser.error(f"--out {args.out} is the --source file; choose another output path")
     setup_logging(args.log_level)

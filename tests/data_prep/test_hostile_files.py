@@ -394,6 +394,16 @@ def test_an_out_that_cannot_be_written_is_one_error_line_before_any_work(
     assert not list(tmp_path.rglob("*.partial")) and not Path(f"{out}.partial").exists()
 
 
+def test_a_pixel_range_upside_down_is_a_usage_error_naming_both_flags(tmp_path, capsys):
+    # It failed at the first row's token count, after the build had started, naming neither flag.
+    argv = ["--out", str(tmp_path / "o.parquet"), "--num", "2", "--token-budget", "100"]
+    with pytest.raises(SystemExit) as exit_info:
+        synthetic.main([*argv, "--min-pixels", "100000", "--max-pixels", "10"])
+    assert exit_info.value.code == 2
+    assert "--min-pixels 100000 exceeds --max-pixels 10" in capsys.readouterr().err
+    assert not (tmp_path / "o.parquet").exists()
+
+
 @pytest.mark.parametrize("num", ["0", "-5", "2.5"])
 def test_synthetic_refuses_a_count_below_one_instead_of_writing_nothing(tmp_path, capsys, num):
     with pytest.raises(SystemExit) as exit_info:
