@@ -54,7 +54,7 @@ def builder_cli(
             default=default_source,
             help=f"local file/dir, or a Hugging Face id hf:OWNER/NAME (default {default_source})",
         )
-        parser.add_argument("--limit", type=integer_arg(low=0), default=None, help="stop after N source records")
+        parser.add_argument("--limit", type=integer_arg(low=1), default=None, help="stop after N source records")
     parser.add_argument(
         "--split", default=default_split, help=f"split to read and label rows with (default {default_split})"
     )
@@ -78,18 +78,23 @@ def builder_cli(
     args = parser.parse_args(argv)
     if not with_source:
         args.source, args.limit = None, None
+    if args.min_pixels > args.max_pixels:
+        parser.error(f"--min-pixels {args.min_pixels} exceeds --max-pixels {args.max_pixels}")
     if args.source is not None and Path(args.source).exists() and same_file(args.source, args.out):
         parser.error(f"--out {args.out} is the --source file; choose another output path")
     setup_logging(args.log_level)
 
-    writer = RowWriter(
-        args.out,
-        max_reject_share=args.max_reject_share,
-        row_group_size=args.row_group_size,
-        token_budget=args.token_budget,
-        min_pixels=args.min_pixels,
-        max_pixels=args.max_pixels,
-    )
+    try:
+        writer = RowWriter(
+            args.out,
+            max_reject_share=args.max_reject_share,
+            row_group_size=args.row_group_size,
+            token_budget=args.token_budget,
+            min_pixels=args.min_pixels,
+            max_pixels=args.max_pixels,
+        )
+    except SourceError as exc:  # --out is a directory or cannot be written: before any work
+        return _fail(exc)
     total = args.limit if args.limit is not None else getattr(args, "num", None)
     with collecting_unreadable() as unreadable:
         try:

@@ -39,7 +39,7 @@ from data_prep.readers import (
     row_file,
 )
 from data_prep.schema import RowRejected
-from data_prep.writer import RowWriter
+from data_prep.writer import RowWriter, prepare_output
 from fgrpo_verl.checks import number_arg
 from reward_fns import accuracy_reward
 
@@ -175,6 +175,7 @@ def difficulty_filter(
             raise SourceError(f"{path}: no such file (expected the {flag} file)")
         if same_file(out, path):
             raise ValueError(f"--out {out} is also the {flag} file; choose another output path")
+    prepare_output(out, out.with_name(out.name + ".skipped.jsonl"))
     answers = _item_answers(data)
     scores, skipped, malformed = score_generations(generations, answers)
     if not scores:
@@ -185,7 +186,6 @@ def difficulty_filter(
     kept, report = select(keys, scores, keep_share, seed, missing)
     report["skipped_lines"] = dict(skipped)
     skipped_path = out.with_name(out.name + ".skipped.jsonl")
-    out.parent.mkdir(parents=True, exist_ok=True)
     with open(skipped_path, "w", encoding="utf-8") as fh:
         for entry in malformed:  # the layout of a rejects file: where, why, the specifics
             fh.write(json.dumps({"source_id": entry.where, "reason": entry.reason, "detail": entry.detail}) + "\n")

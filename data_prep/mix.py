@@ -33,7 +33,7 @@ from typing import Any
 from data_prep.cli import run_tool, same_file, setup_logging
 from data_prep.readers import SourceError, iter_batches, row_file
 from data_prep.schema import RowRejected
-from data_prep.writer import RowWriter, TooManyRejects
+from data_prep.writer import RowWriter, TooManyRejects, prepare_output
 from fgrpo_verl.checks import integer_arg, number_arg
 
 logger = logging.getLogger(__name__)
@@ -135,10 +135,20 @@ def _check_arguments(
         raise ValueError(f"--val-share must be in [0, 1), got {val_share}")
     if val_share > 0 and out_val is None:
         raise ValueError("--val-share > 0 needs --out-val")
+    if out_val is not None and val_share == 0:
+        raise ValueError("--out-val needs --val-share > 0 (e.g. 0.05); with the default 0 the file would be empty")
     if num is not None and num < 1:
         raise ValueError(f"--num must be a whole number >= 1, got {num}")
     if not 0.0 <= max_reject_share <= 1.0:
         raise ValueError(f"--max-reject-share must be in [0, 1], got {max_reject_share}")
+    for i, item in enumerate(inputs):
+        for earlier in inputs[:i]:
+            # Two independent draws from one file repeat its rows, and can put a validation row into training.
+            if same_file(item.path, earlier.path):
+                raise ValueError(
+                    f"--inputs names {item.path} more than once; give it once with the summed weight "
+                    "(--allow-repeat repeats rows on purpose)"
+                )
     outputs = [("--out-train", out_train)] + ([("--out-val", out_val)] if out_val is not None else [])
     if out_val is not None and same_file(out_train, out_val):
         raise ValueError(f"--out-train and --out-val are the same file {out_train}; give two paths")
@@ -166,6 +176,7 @@ def mix(
     out_train = Path(out_train)
     out_val = Path(out_val) if out_val is not None else None
     _check_arguments(inputs, out_train, out_val, val_share, num, max_reject_share)
+    prepare_output(*(out for out in (out_train, out_val) if out is not None))
     lengths = []
     for item in inputs:
         rows = row_file(item.path).metadata.num_rows

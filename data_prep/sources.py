@@ -68,9 +68,12 @@ def hf_id_of(source: str | os.PathLike) -> str | None:
     owner = text.split("/", 1)[0]
     if _HF_ID.fullmatch(text) and not text.lower().endswith(TABLE_SUFFIXES) and not Path(owner).exists():
         return text
+    # The OWNER/NAME rule is worth naming only for a relative path whose first part could be an owner.
+    relative = owner and not text.startswith((".", "~")) and not Path(text).is_absolute()
+    alternative = f", or OWNER/NAME when no local folder {owner!r} exists" if relative else ""
     raise SourceError(
         f"--source {text!r}: no such file or directory (expected a local copy; a Hugging Face dataset is named "
-        f"hf:OWNER/NAME, or OWNER/NAME when no local folder {owner!r} exists)"
+        f"hf:OWNER/NAME{alternative})"
     )
 
 

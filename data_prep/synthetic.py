@@ -37,6 +37,7 @@ from PIL import Image, ImageDraw
 
 from data_prep.cli import builder_cli
 from data_prep.schema import SpatialItem
+from fgrpo_verl.checks import integer_arg
 
 DATA_SOURCE = "synthetic"
 COLORS: dict[str, tuple[int, int, int]] = {
@@ -327,7 +328,7 @@ def build(args: argparse.Namespace) -> Iterator[tuple[SpatialItem | BaseExceptio
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--num", type=int, required=True, help="number of rows")
+    parser.add_argument("--num", type=integer_arg(low=1), required=True, help="number of rows")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,7 +58,7 @@ from data_prep.mapping import (
     to_xyxy,
 )
 from data_prep.schema import RowRejected, SpatialItem
-from data_prep.sources import load_source, resolve_image
+from data_prep.sources import hf_id_of, load_source, resolve_image
 
 HF_ID = "BytedanceDouyinContent/VGR"
 MAX_ANSWER_CHARS = 100
@@ -206,7 +206,7 @@ def build(args: argparse.Namespace) -> ItemStream:
     if source.exists():
         rows = read_all([str(f) for f in source_files(source, args.files)], None)
         folder: Path | None = source if source.is_dir() else source.parent
-    elif args.image_dir is None:
+    elif hf_id_of(args.source) is not None and args.image_dir is None:  # a missing local path: SourceError
         raise SystemExit("VGR: the hub rows name LLaVA-NeXT images by path only: pass --image-dir")
     else:
         rows, folder = read_all([args.source], args.split), None

@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from data_prep.readers import SourceError
 from data_prep.schema import IMAGE_PLACEHOLDER, ROW_SCHEMA, RowRejected, SpatialItem, validate_row
 from fgrpo_verl.image_budget import MAX_PIXELS, MIN_PIXELS
 
@@ -74,6 +75,19 @@ def estimate_prompt_tokens(
 
 
 # --------------------------------------------------------------------------- writer
+
+
+def prepare_output(*paths: str | os.PathLike) -> None:
+    """Create the folders of output files; :class:`~data_prep.readers.SourceError` (one line naming the path)
+    when one is a directory or its folder cannot be created. Tools call it before any work, because a
+    directory would otherwise fail only at the final rename, after the whole build."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            raise SourceError(f"{path} is a directory (expected the path of the file to write)")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot create its folder ({exc.strerror or exc})") from exc
 
 
 @dataclasses.dataclass
@@ -146,10 +160,18 @@ class RowWriter:
             "max_pixels": max_pixels,
             "factor": factor,
         }
-        self.out_path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_output(self.out_path, self.reject_path)
         self._partial = self.out_path.with_name(self.out_path.name + ".partial")
-        self._writer = pq.ParquetWriter(self._partial, ROW_SCHEMA)
-        self._rejects = open(self.reject_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        try:
+            self._writer = pq.ParquetWriter(self._partial, ROW_SCHEMA)
+        except OSError as exc:
+            raise SourceError(f"{self.out_path}: cannot write here ({exc.strerror or exc})") from exc
+        try:
+            self._rejects = open(self.reject_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            self._writer.close()
+            self._partial.unlink(missing_ok=True)
+            raise SourceError(f"{self.reject_path}: cannot write here ({exc.strerror or exc})") from exc
         self._buffer: list[dict[str, Any]] = []
         self._rejected: Counter[str] = Counter()
         self._written = 0

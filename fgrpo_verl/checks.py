@@ -44,11 +44,21 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def is_finite_real(value: Any) -> bool:
+    """True for a finite real number that is not a bool; False (not ``OverflowError``) for an int too
+    large for a float, which JSON and YAML readers hand over for a digit run like ``1000…0``."""
+    if not _is_real(value):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _number_requirement(value: Any, low: float | None, high: float | None, positive: bool) -> str | None:
     """``None`` when ``value`` is a finite real number in range, else the requirement it misses."""
     if (
-        not _is_real(value)
-        or not math.isfinite(value)
+        not is_finite_real(value)
         or (positive and not value > 0)
         or (low is not None and value < low)
         or (high is not None and value > high)

@@ -27,6 +27,7 @@ from fgrpo_verl.demo.settings import (
     DEFAULT_LAMBDA_MAXES,
     DEFAULT_NUM_QUESTIONS,
     DEFAULT_TAUS,
+    MAX_POLICY_LR,
     SimSettings,
 )
 from fgrpo_verl.judges import health
@@ -62,7 +63,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--steps", metavar="N", type=_positive_int, default=defaults.steps, help="training steps per run (%(default)s)"
     )
     sim.add_argument(
-        "--seed", metavar="S", type=int, default=defaults.seed, help="seed of data, texts and sampling (%(default)s)"
+        "--seed",
+        metavar="S",
+        type=integer_arg(low=0),
+        default=defaults.seed,
+        help="seed of data, texts and sampling (%(default)s)",
     )
     sim.add_argument(
         "--num-questions",
@@ -88,7 +93,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     sim.add_argument(
         "--policy-lr",
         metavar="LR",
-        type=_positive,
+        type=number_arg(positive=True, high=MAX_POLICY_LR),
         default=defaults.policy_lr,
         help="REINFORCE step size on the style logits (%(default)s)",
     )

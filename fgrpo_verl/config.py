@@ -50,6 +50,16 @@ def _plain(node: Any) -> Any:
     return node
 
 
+def _block(prefix: str, raw: Any) -> dict[str, Any]:
+    """A config block as a plain dict (``None``: empty); :class:`ConfigError` naming ``prefix`` when it is not a mapping."""
+    raw = _plain(raw)
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{prefix} must be a mapping of settings, got {raw!r:.60}")
+    return dict(raw)
+
+
 def _number(key: str, value: Any, *, low: float | None = None, high: float | None = None) -> float:
     return checks.number(key, value, low=low, high=high, error=ConfigError)
 
@@ -138,7 +148,7 @@ class JudgeConfig:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None, prefix: str = "fgrpo.judge") -> JudgeConfig:
-        raw = dict(_plain(raw) or {})
+        raw = _block(prefix, raw)
         _reject_unknown(prefix, raw, {f.name for f in dataclasses.fields(cls)} | {"api_key"})
         if "api_key" in raw:
             raise ConfigError(
@@ -212,7 +222,7 @@ class ImageConfig:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None, prefix: str = "fgrpo.image") -> ImageConfig:
-        raw = dict(_plain(raw) or {})
+        raw = _block(prefix, raw)
         _reject_unknown(prefix, raw, {f.name for f in dataclasses.fields(cls)})
         min_pixels = _integer(f"{prefix}.min_pixels", raw.get("min_pixels", cls.min_pixels), low=1)
         max_pixels = _integer(f"{prefix}.max_pixels", raw.get("max_pixels", cls.max_pixels), low=1)
@@ -231,7 +241,7 @@ class SentenceConfig:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None, prefix: str = "fgrpo.sentences") -> SentenceConfig:
-        raw = dict(_plain(raw) or {})
+        raw = _block(prefix, raw)
         _reject_unknown(prefix, raw, {f.name for f in dataclasses.fields(cls)})
         values = {}
         for name in ("trivial_prefixes", "visual_words"):
@@ -242,6 +252,11 @@ class SentenceConfig:
                 value = tuple(value)
             values[name] = value
         return cls(**values)
+
+
+#: Largest accepted ``fgrpo.lambda_max``: 200x the paper's 5, where a constraint's advantage already drowns
+#: the task's; near 1e308, ``Σ_k λ_k·Â_k`` overflows and the advantage turns inf/NaN.
+LAMBDA_MAX_LIMIT = 1000.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,7 +300,7 @@ class FGRPOConfig:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None, prefix: str = "fgrpo") -> FGRPOConfig:
-        raw = dict(_plain(raw) or {})
+        raw = _block(prefix, raw)
         _reject_unknown(prefix, raw, {f.name for f in dataclasses.fields(cls)})
         mode = raw.get("mode", cls.mode)
         if not isinstance(mode, str) or mode not in MODE_TABLE:
@@ -293,6 +308,8 @@ class FGRPOConfig:
         constraints = raw.get("constraints", list(CONSTRAINTS))
         if isinstance(constraints, str):
             constraints = [constraints]
+        if constraints is not None and not isinstance(constraints, list | tuple):
+            raise ConfigError(f"{prefix}.constraints must be a list of constraint names, got {constraints!r:.60}")
         constraints = tuple(constraints or ())
         for name in constraints:
             if name not in CONSTRAINTS:
@@ -309,7 +326,9 @@ class FGRPOConfig:
         thresholds = _per_constraint(f"{prefix}.thresholds", raw.get("thresholds"), DEFAULT_THRESHOLDS)
         for name, value in thresholds.items():
             thresholds[name] = _number(f"{prefix}.thresholds.{name}", value, low=0.0, high=1.0)
-        lambda_max = _number(f"{prefix}.lambda_max", raw.get("lambda_max", cls.lambda_max), low=0.0)
+        lambda_max = _number(
+            f"{prefix}.lambda_max", raw.get("lambda_max", cls.lambda_max), low=0.0, high=LAMBDA_MAX_LIMIT
+        )
         lambda_init = _per_constraint(f"{prefix}.lambda_init", raw.get("lambda_init"), 1.0)
         for name, value in lambda_init.items():
             lambda_init[name] = _number(f"{prefix}.lambda_init.{name}", value, low=0.0, high=lambda_max)

@@ -47,6 +47,11 @@ DEFAULT_SKILL: dict[str, dict[str, float]] = {
 }
 
 
+#: Largest REINFORCE step size: far above any useful one (the default is 0.8), and far below the
+#: ~1e300 at which one update overflows the style logits to inf and the run's metrics to NaN.
+MAX_POLICY_LR = 1000.0
+
+
 @dataclasses.dataclass(frozen=True)
 class SimSettings:
     """The simulator's knobs (the FGRPO settings live in :class:`~fgrpo_verl.config.FGRPOConfig`).
@@ -67,10 +72,10 @@ class SimSettings:
     skill: Mapping[str, Mapping[str, float]] = dataclasses.field(default_factory=lambda: dict(DEFAULT_SKILL))
 
     def __post_init__(self) -> None:
-        for name, low in (("steps", 1), ("prompts_per_step", 1), ("group_size", 2)):
+        for name, low in (("steps", 1), ("prompts_per_step", 1), ("group_size", 2), ("seed", 0)):
             # Frozen: store the checked int (an integer-valued 8.0 becomes 8).
             object.__setattr__(self, name, checks.integer(name, getattr(self, name), low=low))
-        checks.number("policy_lr", self.policy_lr, positive=True)
+        checks.number("policy_lr", self.policy_lr, positive=True, high=MAX_POLICY_LR)
         checks.number("slip_rate", self.slip_rate, low=0.0, high=1.0)
         if set(self.initial_style_probs) != set(STYLES):
             raise ValueError(f"initial_style_probs must name exactly the styles {list(STYLES)}")

@@ -164,8 +164,9 @@ def _parse_label_line(record: Any, where: str, base: Path) -> LabelItem:
         path = Path(image) if Path(image).is_absolute() else base / image
         try:
             item.images.append({"bytes": path.read_bytes(), "path": str(path)})
-        except OSError as err:
-            raise _BadLine("missing_image", f"cannot read image {path}: {err.strerror or err}") from err
+        except (OSError, ValueError) as err:  # ValueError: a path with a NUL byte, which no file system accepts
+            reason = getattr(err, "strerror", None) or err
+            raise _BadLine("missing_image", f"cannot read image {str(path)!r}: {reason}") from err
     return item
 
 

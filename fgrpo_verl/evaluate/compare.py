@@ -9,11 +9,11 @@ over its own benchmarks: compare averages only across runs scored on the same da
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fgrpo_verl.checks import is_finite_real
 from fgrpo_verl.evaluate.inputs import InputError, prepare_out_dir
 from fgrpo_verl.evaluate.metrics import HEADLINE
 from fgrpo_verl.evaluate.plots import grouped_bars
@@ -26,7 +26,7 @@ COMPARE_OUTPUTS: tuple[str, ...] = ("compare.md", "compare.json", "compare.png")
 def _check_metric(path: Path, bench: str, metric: str, value: Any) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or not 0 <= value <= 1:
+    if not is_finite_real(value) or not 0 <= value <= 1:
         raise InputError(f"{path}: key {bench}.{metric} must be a number in [0, 1] or null, got {value!r:.60}")
 
 

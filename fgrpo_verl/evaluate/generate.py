@@ -110,15 +110,29 @@ def output_line(key: Key, row: Mapping[str, Any], response: str) -> dict[str, An
     return line
 
 
+def check_output(path: str | Path, data: Sequence[str | Path] = ()) -> None:
+    """:class:`InputError` when ``--out`` cannot be the generations file: a directory, one of the ``data``
+    files, or a parquet file. The resume appends to ``--out`` and cuts an unfinished last line off it, so a
+    data file named by mistake would be damaged."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"--out {path} is a directory; expected the generations file (GEN.jsonl)")
+    if any(path.resolve() == Path(d).resolve() for d in data):
+        raise InputError(f"--out {path} is also a --data file; expected the generations file (GEN.jsonl)")
+    if path.is_file():
+        with open(path, "rb") as handle:
+            if handle.read(4) == b"PAR1":
+                raise InputError(f"--out {path} is a parquet file; expected the generations file (GEN.jsonl)")
+
+
 def prepare_output(path: str | Path) -> set[Key]:
     """Keys already in ``path`` (created if missing, parents too); an unfinished last line is removed.
 
     Malformed complete lines (not UTF-8, not JSON, wrong fields) are left in place (``score``
-    rejects them) and not counted as done. :class:`InputError` when ``path`` is a directory.
+    rejects them) and not counted as done. :class:`InputError` as :func:`check_output` says.
     """
     path = Path(path)
-    if path.is_dir():
-        raise InputError(f"--out {path} is a directory; expected the generations file (GEN.jsonl)")
+    check_output(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         path.touch()
@@ -263,8 +277,7 @@ def generate_files(
     :data:`~fgrpo_verl.evaluate.inputs.GENERATE_COLUMNS`, and ``out_path`` must not be a directory.
     """
     total = check_parquets(data, GENERATE_COLUMNS)
-    if Path(out_path).is_dir():
-        raise InputError(f"--out {out_path} is a directory; expected the generations file (GEN.jsonl)")
+    check_output(out_path, data)
     llm, processor, sampling = load_vllm(
         model,
         tensor_parallel_size=tensor_parallel_size,

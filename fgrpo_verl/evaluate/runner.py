@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -53,13 +54,28 @@ SCORE_OUTPUTS: tuple[str, ...] = (
 )
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that also reads ``1e-3`` and ``5E2`` as floats, as OmegaConf (and so verl) does.
+
+    PyYAML follows YAML 1.1, where a float needs a dot: ``timeout_s: 1e3`` would arrive as the string
+    ``'1e3'`` and be refused, although the same file trains fine.
+    """
+
+
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
 def load_fgrpo_block(path: str | Path | None) -> dict[str, Any]:
     """The ``fgrpo`` block of a YAML/JSON file (the block itself, or a config with a top-level ``fgrpo``)."""
     if path is None:
         return {}
     path = require_file(path, "a YAML/JSON config holding the fgrpo block")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_ConfigLoader) or {}  # a SafeLoader subclass
     except UnicodeDecodeError as err:
         raise InputError(f"--config {path} is not UTF-8 text (byte {err.start})") from err
     except yaml.YAMLError as err:

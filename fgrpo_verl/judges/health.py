@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fgrpo_verl.checks import number_arg
-from fgrpo_verl.judges.redaction import redact_url
+from fgrpo_verl.judges.redaction import check_judge_url, redact_url
 
 #: Set to 1 to skip the live endpoint check at training start-up (e.g. judges that start later).
 SKIP_JUDGE_CHECK_ENV = "FGRPO_SKIP_JUDGE_CHECK"
@@ -214,8 +214,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def plan(args: argparse.Namespace) -> Callable[[], int]:
     """Validate ``check-judge``'s arguments (``ValueError``), then return the action: 0 when all endpoints pass."""
     for url in args.url:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"--url must start with http:// or https://, got {redact_url(url)!r}")
+        check_judge_url(url, "--url")  # the same refusal as fgrpo.judge.urls: scheme, no user:password@
+    if not args.model.strip():
+        raise ValueError("--model must name the model the judge serves (fgrpo.judge.model), got ''")
     api_key = os.environ.get(args.api_key_env) or None
 
     def run() -> int:

@@ -1,6 +1,7 @@
 """Keep judge credentials out of URLs, logs, errors and reports.
 
-- :func:`check_judge_url` refuses a judge URL that carries credentials (``user:password@host``):
+- :func:`check_judge_url` refuses a judge URL that carries credentials (``user:password@host``, or a
+  query string or fragment, where tokens are passed and which no base URL needs):
   URLs are printed in configs, logs, ``run.json`` and ``report.md``, and an HTTP client turns
   them into a ``Basic`` Authorization header. The error names the URL with the credentials
   replaced by ``***`` and says where the key belongs instead (an environment variable).
@@ -52,6 +53,14 @@ def check_judge_url(url: str, where: str) -> str:
             f"{where} ({shown}) carries credentials in the URL; they are refused because URLs are printed and "
             "logged. Put the API key in an environment variable and name it in fgrpo.judge.api_key_env "
             "(or --api-key-env); it is sent as an Authorization header and never printed"
+        )
+    if re.search(r"[?#]", url):
+        # A token in the query string would be logged with every failed request (the request path is
+        # appended after it, so no request would reach the server either).
+        raise ValueError(
+            f"{where} ({shown}) carries a query string or fragment; a judge base URL has none (e.g. "
+            "http://host:8000/v1). Put an API key in an environment variable and name it in "
+            "fgrpo.judge.api_key_env (or --api-key-env)"
         )
     return url
 

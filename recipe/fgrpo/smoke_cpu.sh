@@ -49,6 +49,7 @@ fgrpo_parse_args "${BASH_SOURCE[0]}" "$@"
 WORK=${OVERRIDES[0]}
 OVERRIDES=("${OVERRIDES[@]:1}")
 [[ $WORK == /* ]] || WORK="$PWD/$WORK"
+[[ ! -e $WORK || -d $WORK ]] || fg_die "OUT_DIR $WORK exists and is not a directory"
 fg_require_positive STEPS "$STEPS"
 [[ $ROLLOUT_MODE == scripted || $ROLLOUT_MODE == sample ]] || fg_die "ROLLOUT_MODE must be scripted or sample, got '$ROLLOUT_MODE'"
 [[ -f "$REPO_DIR/tests/support/tiny_qwen.py" ]] || fg_die "run from a checkout of fgrpo-verl: $REPO_DIR/tests/support/tiny_qwen.py not found"

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from data_prep import cvbench, difficulty_filter, mix, mmvp, omnispatial, rel3d, sat, spatialsense, synthetic
+from data_prep import cvbench, difficulty_filter, mix, mmvp, omnispatial, rel3d, sat, spatialsense, synthetic, vgr
 from data_prep.readers import SourceError, collecting_unreadable, iter_table_file
 from data_prep.sources import hf_id_of
 from tests.data_prep.builder_fixtures import hf_image, run_builder, write_image
@@ -124,6 +124,7 @@ def test_a_missing_local_path_is_an_error_not_a_network_call(source, tmp_path, m
     with pytest.raises(SourceError) as err:
         hf_id_of(source)
     assert "\n" not in str(err.value)
+    assert "folder ''" not in str(err.value)  # an absolute path has no "owner" to name
 
 
 def test_an_existing_local_path_wins_over_the_hugging_face_reading(tmp_path, monkeypatch):
@@ -303,6 +304,8 @@ BUILDER_FILE_CASES = [
     # (name, builder, argv maker, rc, message fragment)
     ("missing local path", cvbench, lambda t: ["--source", str(t / "no" / "such")], 2, "no such file or directory"),
     ("relative path typo", sat, lambda t: ["--source", "data_missing/sat"], 2, "no such file or directory"),
+    # VGR asked for --image-dir (as for hub rows) instead of saying the local path is missing
+    ("vgr missing local path", vgr, lambda t: ["--source", str(t / "no" / "such")], 2, "no such file or directory"),
     ("empty source", cvbench, lambda t: _cvbench(t, b"\n\n"), 2, "no records for split"),
     ("nothing readable at all", cvbench, lambda t: _cvbench(t, b"{oops\n"), 1, "rejected"),
     (
@@ -338,7 +341,13 @@ def test_builder_file_level_problem_is_one_error_line(tmp_path, monkeypatch, cap
 
 @pytest.mark.parametrize(
     ("flag", "value"),
-    [("--max-reject-share", "2"), ("--max-reject-share", "nan"), ("--limit", "-1"), ("--row-group-size", "0")],
+    [
+        ("--max-reject-share", "2"),
+        ("--max-reject-share", "nan"),
+        ("--limit", "-1"),
+        ("--limit", "0"),  # would build nothing and then report "no records"
+        ("--row-group-size", "0"),
+    ],
 )
 def test_builder_refuses_bad_arguments_with_one_usage_line(tmp_path, capsys, flag, value):
     with pytest.raises(SystemExit) as exit_info:
@@ -346,6 +355,60 @@ def test_builder_refuses_bad_arguments_with_one_usage_line(tmp_path, capsys, fla
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert f"argument {flag}" in err and "Traceback" not in err
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def _out_is_a_folder(tmp: Path) -> Path:
+    (tmp / "outdir").mkdir()
+    return tmp / "outdir"
+
+
+def _out_under_a_file(tmp: Path) -> Path:
+    (tmp / "afile").write_text("x")
+    return tmp / "afile" / "o.parquet"
+
+
+OUT_CASES = [
+    # (name, --out maker, message fragment): refused before any work, one line, nothing left behind
+    ("out is a folder", _out_is_a_folder, "is a directory (expected the path of the file to write)"),
+    ("out under a file", _out_under_a_file, "cannot create its folder"),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "message"), OUT_CASES, ids=[c[0] for c in OUT_CASES])
+@pytest.mark.parametrize("tool", ["synthetic", "mix", "difficulty_filter"])
+def test_an_out_that_cannot_be_written_is_one_error_line_before_any_work(
+    tmp_path, built, caplog, tool, name, make, message
+):
+    out = make(tmp_path)
+    if tool == "synthetic":
+        rc = synthetic.main(["--out", str(out), "--num", "3"])
+    elif tool == "mix":
+        rc = mix.main(["--inputs", str(built), "--out-train", str(out)])
+    else:
+        gens = tmp_path / "g.jsonl"
+        gens.write_bytes(_gen_line(0))
+        rc = difficulty_filter.main(["--data", str(built), "--generations", str(gens), "--out", str(out)])
+    errors = _errors(caplog)
+    assert rc == 2 and len(errors) == 1 and message in errors[0] and str(out) in errors[0], errors
+    assert not list(tmp_path.rglob("*.partial")) and not Path(f"{out}.partial").exists()
+
+
+def test_a_pixel_range_upside_down_is_a_usage_error_naming_both_flags(tmp_path, capsys):
+    # It failed at the first row's token count, after the build had started, naming neither flag.
+    argv = ["--out", str(tmp_path / "o.parquet"), "--num", "2", "--token-budget", "100"]
+    with pytest.raises(SystemExit) as exit_info:
+        synthetic.main([*argv, "--min-pixels", "100000", "--max-pixels", "10"])
+    assert exit_info.value.code == 2
+    assert "--min-pixels 100000 exceeds --max-pixels 10" in capsys.readouterr().err
+    assert not (tmp_path / "o.parquet").exists()
+
+
+@pytest.mark.parametrize("num", ["0", "-5", "2.5"])
+def test_synthetic_refuses_a_count_below_one_instead_of_writing_nothing(tmp_path, capsys, num):
+    with pytest.raises(SystemExit) as exit_info:
+        synthetic.main(["--out", str(tmp_path / "o.parquet"), "--num", num])
+    assert exit_info.value.code == 2 and "argument --num: must be an integer >= 1" in capsys.readouterr().err
     assert not (tmp_path / "o.parquet").exists()
 
 
@@ -387,8 +450,24 @@ MIX_CASES = [
         ],
         "are the same file",
     ),  # fmt: skip
+    (
+        "--out-val without --val-share",  # the README's quick start wrote an empty validation file, exit 0
+        lambda t, b: ["--inputs", str(b), "--out-train", str(t / "tr.parquet"), "--out-val", str(t / "va.parquet")],
+        "--out-val needs --val-share > 0",
+    ),
     ("output over an input", lambda t, b: ["--inputs", str(b), "--out-train", str(b)], "is also an input"),
     ("huge weights", None, None),
+    (
+        "same input twice",
+        lambda t, b: [
+            "--inputs",
+            str(b),
+            f"{b.parent}/../{b.parent.name}/{b.name}:2",
+            "--out-train",
+            str(t / "o.parquet"),
+        ],
+        "more than once",
+    ),  # fmt: skip
     (
         "wrong-schema parquet",
         lambda t, b: ["--inputs", str(_plain_parquet(t)), "--out-train", str(t / "o.parquet")],
@@ -452,8 +531,9 @@ def test_mix_refuses_bad_arguments_and_files_before_writing(tmp_path, built, cap
 
 
 def test_mix_with_huge_weights_splits_by_their_ratio(tmp_path, built):
-    out = tmp_path / "o.parquet"
-    summary = mix.mix([mix.MixInput(built, 1e308), mix.MixInput(built, 1e308)], out, None, 0.0, 6, 0)
+    out, twin = tmp_path / "o.parquet", tmp_path / "twin.parquet"
+    twin.write_bytes(built.read_bytes())  # one file twice is refused: two draws would repeat its rows
+    summary = mix.mix([mix.MixInput(built, 1e308), mix.MixInput(twin, 1e308)], out, None, 0.0, 6, 0)
     assert [item["taken"] for item in summary["inputs"]] == [3, 3]
     assert pq.ParquetFile(out).metadata.num_rows == 6
 

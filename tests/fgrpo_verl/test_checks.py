@@ -19,6 +19,8 @@ from fgrpo_verl.config import ConfigError
         (lambda: checks.number("x", "1.0"), "x must be a finite number, got '1.0'"),
         (lambda: checks.number("x", math.nan, low=0.0), "x must be a finite number >= 0, got nan"),
         (lambda: checks.number("x", math.inf, high=1.0), "x must be a finite number <= 1, got inf"),
+        # An int too large for a float (a JSON or YAML digit run) is refused, not an OverflowError.
+        (lambda: checks.number("x", 10**400, low=0.0), f"x must be a finite number >= 0, got {10**400!r}"),
         (lambda: checks.number("x", 1.5, low=0.0, high=1.0), r"x must be a finite number in [0, 1], got 1.5"),
         (lambda: checks.number("x", 0.0, positive=True), "x must be a finite number > 0, got 0.0"),
         (lambda: checks.number("x", None, positive=True), "x must be a finite number > 0, got None"),

@@ -93,6 +93,7 @@ def test_a_mode_that_reads_constraints_refuses_none_and_points_to_grpo_t(mode, c
         ({"dual_lr": float("nan")}, "fgrpo.dual_lr"),
         ({"dual_lr": True}, "fgrpo.dual_lr"),
         ({"lambda_max": -1.0}, "fgrpo.lambda_max"),
+        ({"lambda_max": 1e308, "lambda_init": 1e308}, r"fgrpo.lambda_max must be a finite number in [0, 1000]"),
         ({"lambda_init": 6.0}, "fgrpo.lambda_init.consistency"),
         ({"lambda_init": {"semantic_grounding": -1.0}}, "fgrpo.lambda_init.semantic_grounding"),
         ({"min_applicable": 0}, "fgrpo.min_applicable"),
@@ -117,6 +118,14 @@ def test_a_mode_that_reads_constraints_refuses_none_and_points_to_grpo_t(mode, c
         ({"image": {"factor": 0}}, "fgrpo.image.factor"),
         ({"sentences": {"visual_words": "red"}}, "fgrpo.sentences.visual_words"),
         ({"sentences": {"trivial_prefixes": ["let me", 3]}}, "fgrpo.sentences.trivial_prefixes"),
+        # A block or list of the wrong type (fgrpo.constraints=5 on the command line, image: 5 in a YAML)
+        ({"constraints": 5}, "fgrpo.constraints must be a list"),
+        ({"constraints": True}, "fgrpo.constraints must be a list"),
+        ({"judge": "x"}, "fgrpo.judge must be a mapping"),
+        ({"judge": ["http://h/v1"]}, "fgrpo.judge must be a mapping"),
+        ({"image": 5}, "fgrpo.image must be a mapping"),
+        ({"sentences": "x"}, "fgrpo.sentences must be a mapping"),
+        (5, "fgrpo must be a mapping"),
     ],
 )
 def test_every_validation_error_names_its_key(raw, key):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pytest
 import torch
@@ -167,6 +168,18 @@ def _raw(data: bytes):
     return write
 
 
+def _lambda_as_json_text(number: str):
+    """Write λ_consistency as raw JSON text: a digit run too long for a float cannot come from json.dumps."""
+
+    def write(path, config):
+        text = json.dumps(_valid_payload(config))
+        start = text.index('"lambdas"')
+        edited = re.sub(r'"consistency": [0-9.e+-]+', f'"consistency": {number}', text[start:], count=1)
+        path.write_text(text[:start] + edited, encoding="utf-8")
+
+    return write
+
+
 def _truncated(path, config):
     text = json.dumps(_valid_payload(config))
     path.write_text(text[: len(text) // 2], encoding="utf-8")
@@ -228,6 +241,11 @@ HOSTILE_FILES = [
         "duals.constraints must be a list of constraint names",
     ),
     ("lr infinite", _edited(lambda p: p["duals"].update(lr=float("inf"))), "duals.lr must be a finite number >= 0"),
+    (
+        "lambda an int too large for a float",
+        _lambda_as_json_text("1" + "0" * 400),
+        "duals.lambdas['consistency'] must be a finite number",
+    ),
     (
         "min_applicable 0",
         _edited(lambda p: p["duals"].update(min_applicable=0)),

@@ -50,6 +50,14 @@ def test_without_out_dir_it_says_how_to_call_it():
     assert result.returncode != 0 and "usage: smoke_cpu.sh" in result.stderr
 
 
+def test_an_out_dir_that_is_a_file_is_refused_before_anything_runs(tmp_path):
+    target = tmp_path / "train.parquet"
+    target.write_bytes(b"PAR1 a user's file")
+    result = _run("--dry-run", str(target))
+    assert result.returncode != 0 and "exists and is not a directory" in result.stderr
+    assert "main_ppo" not in result.stdout and target.read_bytes() == b"PAR1 a user's file"
+
+
 @pytest.mark.slow
 def test_dry_run_composes_a_valid_cpu_run(tmp_path):
     result = _run("--dry-run", str(tmp_path))

@@ -102,7 +102,9 @@ def test_policy_metrics_of_a_pure_policy_are_that_styles_terms():
     [
         ({"group_size": 1}, "group_size must be an integer >= 2"),
         ({"steps": 0}, "steps must be an integer >= 1"),
-        ({"policy_lr": 0.0}, "policy_lr must be a finite number > 0"),
+        ({"policy_lr": 0.0}, r"policy_lr must be a finite number in \(0, 1000\]"),
+        ({"policy_lr": 1e308}, r"policy_lr must be a finite number in \(0, 1000\], got 1e\+308"),
+        ({"seed": -1}, "seed must be an integer >= 0"),
         ({"slip_rate": 1.5}, r"slip_rate must be a finite number in \[0, 1\]"),
         ({"initial_style_probs": {"grounded": 1.0}}, "must name exactly the styles"),
         ({"initial_style_probs": {**DEFAULT_INITIAL_STYLE_PROBS, "vague": 0.0}}, "must all be > 0"),

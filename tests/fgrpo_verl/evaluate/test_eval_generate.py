@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import types
+from pathlib import Path
 
 import jinja2
 import pytest
@@ -24,6 +25,7 @@ from fgrpo_verl.evaluate.generate import (
     max_images_per_prompt,
     prepare_output,
 )
+from fgrpo_verl.evaluate.inputs import InputError
 from fgrpo_verl.evaluate.joins import iter_rows, read_generations
 from reward_fns import smart_resize
 from tests.support.tiny_qwen import CHAT_TEMPLATE
@@ -180,6 +182,28 @@ def test_prepare_output_creates_parents_and_ignores_malformed_lines(tmp_path):
         b'{"index": 1, "data_source": "a", "response": "\xff"}\n{"index": 2, "data_source": "a", "response": "y"}\n'
     )
     assert prepare_output(out) == {("a", 2)}
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [("data", "is also a --data file"), ("other parquet", "is a parquet file"), ("folder", "is a directory")],
+)
+def test_generate_refuses_an_out_it_would_damage_before_loading_the_model(mixed_parquet, tmp_path, out, message):
+    # The resume appends to --out and cuts an unfinished last line off it: a parquet named there by
+    # mistake would be destroyed. Refused before vLLM is imported (this machine has none).
+    from fgrpo_verl.evaluate.generate import generate_files
+
+    data = Path(mixed_parquet)
+    target = {"data": data, "other parquet": tmp_path / "copy.parquet", "folder": tmp_path}[out]
+    if out == "other parquet":
+        target.write_bytes(data.read_bytes())
+    before = target.read_bytes() if target.is_file() else None
+    with pytest.raises(InputError, match=message):
+        generate_files("/nonexistent-model", [mixed_parquet], target)
+    with pytest.raises(InputError, match=message if out != "data" else "is a parquet file"):
+        prepare_output(target)
+    if before is not None:
+        assert target.read_bytes() == before
 
 
 def test_max_images_per_prompt_reads_the_prompts(mixed_parquet):

@@ -49,6 +49,8 @@ COMPARE_CASES = [
     ("list metric", _metrics(spatial_grounding=[0.1, 0.2]), "key bench.spatial_grounding must be a number"),
     ("bool metric", _metrics(accuracy=True), "key bench.accuracy must be a number"),
     ("huge metric", _metrics(accuracy=1e308), "key bench.accuracy must be a number in [0, 1]"),
+    ("metric an int too large for a float", b'{"bench": {"accuracy": 1' + b"0" * 400 + b'}, "average": {}}',
+     "key bench.accuracy must be a number in [0, 1]"),
     ("nan metric", b'{"bench": {"accuracy": NaN}, "average": {}}', "key bench.accuracy must be a number"),
     ("missing metric", {"bench": {"accuracy": 0.5}, "average": _metrics()["average"]}, "key bench.inconsistency_rate is missing"),
     ("benchmark not an object", {"bench": [0.5], "average": _metrics()["average"]}, "key bench must be an object"),
@@ -120,6 +122,8 @@ GOOD = [_consistency(0), _consistency(1, "NO"), _consistency(2)]
 AGREEMENT_CASES = [
     ("image path is a number", _lines(*GOOD, _grounding(0, images=[5])), ["bad_record"], ["c0", "c1", "c2"]),
     ("image file missing", _lines(*GOOD, _grounding(0, images=["nope.png"])), ["missing_image"], ["c0", "c1", "c2"]),
+    ("image path with a NUL byte", _lines(*GOOD, _grounding(0, images=["a\u0000.png"])), ["missing_image"],
+     ["c0", "c1", "c2"]),
     ("images not a list", _lines(*GOOD, _grounding(0, images="a.png")), ["bad_record"], ["c0", "c1", "c2"]),
     ("choices a string", _lines(_consistency(9, choices="LR"), *GOOD), ["bad_record"], ["c0", "c1", "c2"]),
     ("truncated line", _lines(*GOOD, b'{"id": "c3", "task": "consis'), ["bad_json"], ["c0", "c1", "c2"]),

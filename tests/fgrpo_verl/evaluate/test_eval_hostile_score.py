@@ -224,6 +224,19 @@ def test_a_bad_config_file_is_one_line(small_parquet, tmp_path, capsys, content,
     assert rc == 1 and message in err and str(config) in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_config_number_in_exponent_form_is_a_number_as_in_training(small_parquet, tmp_path, capsys):
+    # PyYAML alone reads `1e1` as the string '1e1' (YAML 1.1); verl's OmegaConf reads a float.
+    from fgrpo_verl.evaluate.runner import load_fgrpo_block
+
+    config = tmp_path / "config.yaml"
+    config.write_text("fgrpo:\n  judge:\n    timeout_s: 3e1\n    connect_timeout_s: 5E0\n  dual_lr: 5e-2\n")
+    assert load_fgrpo_block(config) == {"judge": {"timeout_s": 30.0, "connect_timeout_s": 5.0}, "dual_lr": 0.05}
+    gen = tmp_path / "gen.jsonl"
+    gen.write_bytes(_valid())
+    rc, err = _run(capsys, _score_argv([small_parquet], gen, tmp_path / "out", "--config", str(config)))
+    assert rc == 0, err
+
+
 def test_the_real_command_line_prints_one_line_and_no_traceback(small_parquet, tmp_path):
     gen = tmp_path / "gen.jsonl"
     gen.write_bytes(_valid())
@@ -248,7 +261,12 @@ def test_the_named_judge_is_shown_without_credentials():
     with pytest.raises(ConfigError, match="carries credentials") as refused:
         JudgeConfig.from_dict({"urls": ["http://user:secret@judge-0:8000/v1"], "model": "M"}, prefix="judge")
     assert "secret" not in str(refused.value)
-    config = JudgeConfig.from_dict({"urls": ["http://judge-0:8000/v1?key=abc", "https://judge-1/v1"], "model": "M"}, prefix="judge")
+    with pytest.raises(ConfigError, match="query string") as refused:  # a token there reached failure logs
+        JudgeConfig.from_dict({"urls": ["http://judge-0:8000/v1?key=abc"], "model": "M"}, prefix="judge")
+    assert "abc" not in str(refused.value)
+    config = JudgeConfig.from_dict(
+        {"urls": ["http://judge-0:8000/v1", "https://judge-1/v1"], "model": "M"}, prefix="judge"
+    )
     identity = judge_identity(config)
     assert identity["urls"] == ["http://judge-0:8000/v1", "https://judge-1/v1"]
     assert identity["description"] == "M at http://judge-0:8000/v1, https://judge-1/v1"

@@ -107,15 +107,30 @@ def test_every_endpoint_is_reported_one_line_each(strict, capsys, monkeypatch) -
     assert lines[1].startswith(f"check-judge: {strict.url}: ok")
 
 
-def test_credentials_in_a_url_are_redacted(capsys, monkeypatch) -> None:
-    url = _dead_url().replace("http://", "http://user:hunter2@") + "?token=abc123"
-    code, lines = _cli(capsys, monkeypatch, "--url", url, "--model", "m")
-    assert code == 1 and "hunter2" not in lines[0] and "abc123" not in lines[0]
+@pytest.mark.parametrize("live", [False, True], ids=["dead port", "live server"])
+def test_credentials_in_a_url_are_refused_before_any_request_and_never_printed(strict, capsys, live) -> None:
+    # As fgrpo.judge.urls refuses them: one usage line, never a traceback, the secrets not repeated.
+    base = strict.url if live else _dead_url()
+    url = base.replace("http://", "http://user:hunter2@") + "?token=abc123"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check-judge", "--url", url, "--model", "judge-7b"])
+    out = capsys.readouterr()
+    assert exit_info.value.code == 2 and "Traceback" not in out.err
+    assert "carries credentials in the URL" in out.err and len(out.err.strip().splitlines()) == 1
+    assert "hunter2" not in out.out + out.err and "abc123" not in out.out + out.err
     assert redact_url("https://u:p@judge:8443/v1?key=s#f") == "https://***@judge:8443/v1"
 
 
-def test_bad_arguments_are_usage_errors(capsys) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--url", "judge0:8000/v1", "--model", "m"], "--url must start with http:// or https://"),
+        (["--url", "http://judge0:8000/v1", "--model", ""], "--model must name the model the judge serves"),
+        (["--url", "http://judge0:8000/v1", "--model", "m", "--timeout", "nan"], "argument --timeout: must be"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(capsys, args, message) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["check-judge", "--url", "judge0:8000/v1", "--model", "m"])
+        main(["check-judge", *args])
     assert exit_info.value.code == 2
-    assert "--url must start with http:// or https://" in capsys.readouterr().err
+    assert message in capsys.readouterr().err

@@ -56,6 +56,19 @@ def test_urls_with_credentials_are_refused_without_repeating_them(url: str) -> N
     assert redact_url(url).count("***@") == 1
 
 
+@pytest.mark.parametrize(
+    "url", [f"http://judge:8000/v1?api_key={PASSWORD}", f"http://judge:8000/v1#{PASSWORD}", "http://judge/v1?"]
+)
+def test_urls_with_a_query_or_fragment_are_refused_without_repeating_them(url: str) -> None:
+    # A token there was logged with every failed request ("http://judge:8000/v1?api_key=…/chat/completions").
+    for make in (lambda: check_judge_url(url, "judge url"), lambda: JudgeConfig.from_dict({"urls": [url]})):
+        with pytest.raises(ValueError) as refused:
+            make()
+        assert "query string or fragment" in str(refused.value) and PASSWORD not in str(refused.value)
+    with pytest.raises(ValueError):
+        OpenAIJudge(url, "m")
+
+
 def _generations(parquet: str, path: Path, rows: int) -> None:
     lines = []
     for row in pq.read_table(parquet).slice(0, rows).to_pylist():
