@@ -40,6 +40,7 @@ from data_prep.readers import (
 )
 from data_prep.schema import RowRejected
 from data_prep.writer import RowWriter, prepare_output
+from fgrpo_verl import checks
 from fgrpo_verl.checks import number_arg
 from reward_fns import accuracy_reward
 
@@ -163,12 +164,10 @@ def difficulty_filter(
     max_reject_share: float = 0.0,
 ) -> dict[str, Any]:
     """Write the kept rows of ``data`` to ``out``; returns the report (counts, skipped lines, writer summary)."""
-    if not 0.0 <= keep_share <= 1.0:
-        raise ValueError(f"--keep-share must be in [0, 1], got {keep_share}")
+    checks.number("--keep-share", keep_share, low=0.0, high=1.0)
     if missing not in MISSING_POLICIES:
         raise ValueError(f"--missing must be one of {MISSING_POLICIES}, got {missing!r}")
-    if not 0.0 <= max_reject_share <= 1.0:
-        raise ValueError(f"--max-reject-share must be in [0, 1], got {max_reject_share}")
+    checks.number("--max-reject-share", max_reject_share, low=0.0, high=1.0)
     data, generations, out = Path(data), Path(generations), Path(out)
     for flag, path in (("--data", data), ("--generations", generations)):
         if not path.is_file():

@@ -34,6 +34,7 @@ from data_prep.cli import run_tool, same_file, setup_logging
 from data_prep.readers import SourceError, iter_batches, row_file
 from data_prep.schema import RowRejected
 from data_prep.writer import RowWriter, TooManyRejects, prepare_output
+from fgrpo_verl import checks
 from fgrpo_verl.checks import integer_arg, number_arg
 
 logger = logging.getLogger(__name__)
@@ -137,10 +138,9 @@ def _check_arguments(
         raise ValueError("--val-share > 0 needs --out-val")
     if out_val is not None and val_share == 0:
         raise ValueError("--out-val needs --val-share > 0 (e.g. 0.05); with the default 0 the file would be empty")
-    if num is not None and num < 1:
-        raise ValueError(f"--num must be a whole number >= 1, got {num}")
-    if not 0.0 <= max_reject_share <= 1.0:
-        raise ValueError(f"--max-reject-share must be in [0, 1], got {max_reject_share}")
+    if num is not None:
+        checks.integer("--num", num, low=1)
+    checks.number("--max-reject-share", max_reject_share, low=0.0, high=1.0)
     for i, item in enumerate(inputs):
         for earlier in inputs[:i]:
             # Two independent draws from one file repeat its rows, and can put a validation row into training.

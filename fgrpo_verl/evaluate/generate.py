@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm import tqdm
 
+from data_prep.cli import same_file
 from data_prep.readers import Unreadable, json_line_values
 from fgrpo_verl.evaluate.inputs import GENERATE_COLUMNS, InputError, check_parquets
 from fgrpo_verl.evaluate.joins import Key, generation_record, iter_rows
@@ -117,7 +118,7 @@ def check_output(path: str | Path, data: Sequence[str | Path] = ()) -> None:
     path = Path(path)
     if path.is_dir():
         raise InputError(f"--out {path} is a directory; expected the generations file (GEN.jsonl)")
-    if any(path.resolve() == Path(d).resolve() for d in data):
+    if any(same_file(path, d) for d in data):
         raise InputError(f"--out {path} is also a --data file; expected the generations file (GEN.jsonl)")
     if path.is_file():
         with open(path, "rb") as handle:
